@@ -1,0 +1,43 @@
+"""The ``cinemagraph`` command line. Each sub-command lives in its own ``flows/cmd_*.py`` module.
+
+Run ``cinemagraph --help`` for the list; ``cinemagraph COMMAND --help`` for one command's options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from stages.errors import InputError
+
+# Modules defining ``register(subparsers)``; each registered parser sets ``handler`` (args -> int).
+COMMAND_MODULES = [
+    "flows.cmd_animate",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(prog="cinemagraph", description="Seamlessly looping cinemagraphs.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse ``argv``, run the command, turn user errors into a one-line message (exit 2)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as error:
+        print(f"cinemagraph {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Reading, writing and converting images and masks (uint8 (H, W, 3) RGB at the edges)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from stages.errors import InputError
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8 (H, W, 3) RGB; grayscale is replicated, alpha is dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"image not found: {path} (give the path of a PNG or JPEG file)")
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        raise InputError(f"cannot read {path} as an image (is it a PNG or JPEG file?)")
+    return as_rgb(data, bgr=True)
+
+
+def as_rgb(data: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """Convert gray (H, W), gray+alpha, RGB or RGBA arrays of uint8/uint16/float to uint8 (H, W, 3) RGB."""
+    if data.dtype == np.uint16:
+        data = (data / 257.0).round().astype(np.uint8)
+    elif data.dtype != np.uint8:
+        data = (np.clip(data, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    if data.ndim == 2:
+        data = data[:, :, None]
+    channels = data.shape[2]
+    if channels in (1, 2):
+        return np.repeat(data[:, :, :1], 3, axis=2)
+    rgb = data[:, :, :3]
+    if bgr:
+        rgb = rgb[:, :, ::-1]
+    return np.ascontiguousarray(rgb)
+
+
+def load_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a mask image as bool (H, W): pixels brighter than half-scale (or opaque alpha) are True.
+
+    ``shape`` (H, W), when given, must match the mask's size.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"mask not found: {path} (give a PNG where white marks the region to animate)")
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        raise InputError(f"cannot read {path} as an image (the mask must be a PNG or JPEG file)")
+    if data.ndim == 3 and data.shape[2] == 4 and data[:, :, 3].min() < 255:
+        mask = data[:, :, 3] > 127
+    else:
+        mask = as_rgb(data, bgr=True).max(axis=2) > 127
+    if shape is not None and mask.shape != tuple(shape):
+        raise InputError(
+            f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but the image is {shape[1]}x{shape[0]}: "
+            "the mask must have the same width and height as the image"
+        )
+    return mask
+
+
+def save_png(path: str | Path, image: np.ndarray) -> None:
+    """Write uint8 (H, W, 3) RGB, uint8 (H, W) gray or bool (H, W) mask as PNG."""
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    if image.ndim == 3:
+        image = image[:, :, ::-1]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
+        raise OSError(f"could not write {path}")
+
+
+def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 (H, W, 3) → float32 (1, 3, H, W) in [0, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    return tensor.permute(2, 0, 1)[None].float().div_(255.0)
+
+
+def to_uint8(tensor: torch.Tensor) -> np.ndarray:
+    """float (1, 3, H, W) or (3, H, W) in [0, 1] → uint8 (H, W, 3), rounded."""
+    if tensor.ndim == 4:
+        tensor = tensor[0]
+    return tensor.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
