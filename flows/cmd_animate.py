@@ -1,4 +1,5 @@
-"""``cinemagraph animate IMAGE --mask MASK (--direction TEXT | --hint X,Y,DX,DY ... | --flow F.npy) -o OUT``."""
+"""``cinemagraph animate IMAGE --mask MASK (--direction TEXT | --hint X,Y,DX,DY ... | --flow F.npy |
+--flow-model DIR (--prompt TEXT | --direction TEXT)) [--frame-model DIR] -o OUT``."""
 
 from __future__ import annotations
 
@@ -20,11 +21,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Animate the masked region of IMAGE as a seamless loop.")
     parser.add_argument("image", type=Path, help="the picture (PNG or JPEG; gray and RGBA are converted)")
     parser.add_argument("--mask", type=Path, required=True, help="PNG of the same size; white = moving region")
-    motion = parser.add_mutually_exclusive_group(required=True)
-    motion.add_argument("--direction", help='e.g. "flowing from left to right", "downwards", "to the left"')
-    motion.add_argument("--hint", action="append", type=Hint.parse, metavar="X,Y,DX,DY",
+    parser.add_argument("--direction", help='e.g. "flowing from left to right", "downwards", "to the left"')
+    parser.add_argument("--hint", action="append", type=Hint.parse, metavar="X,Y,DX,DY",
                         help="an arrow at pixel (X, Y) moving (DX, DY) pixels per frame (y down); repeatable")
-    motion.add_argument("--flow", type=Path, help="a flow .npy of shape (2, H, W), pixels per frame")
+    parser.add_argument("--flow", type=Path, help="a flow .npy of shape (2, H, W), pixels per frame")
+    parser.add_argument("--flow-model", type=Path, metavar="DIR",
+                        help="predict the flow with a trained G_flow (checkpoint folder, e.g. data/models/g_flow); "
+                             "give --prompt (text variant) or --direction (directional variant)")
+    parser.add_argument("--prompt", help="the caption or prompt G_flow reads (with --flow-model)")
+    parser.add_argument("--max-flow", type=float, default=1.0,
+                        help="clamp G_flow's flow to ±this many pixels per frame before --speed (default 1, "
+                             "as in the paper)")
+    parser.add_argument("--frame-model", type=Path, metavar="DIR",
+                        help="render with a trained G_frame (checkpoint folder, e.g. data/models/g_frame) instead "
+                             "of the motion engine's splatting")
     parser.add_argument("--speed", type=float, default=1.0, help="flow multiplier; pixels per frame (default 1)")
     parser.add_argument("--frames", type=int, default=120, help="frames per loop (default 120)")
     parser.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
@@ -36,8 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def motion_flow(args: argparse.Namespace, mask: np.ndarray) -> tuple[np.ndarray, dict]:
+def motion_flow(args: argparse.Namespace, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
     """The dense flow (2, H, W) requested by the arguments, and what to record about it."""
+    given = [name for name in ("direction", "hint", "flow", "flow_model") if getattr(args, name) is not None]
+    if args.flow_model is not None:
+        return learned_flow(args, image, mask)
+    if len(given) != 1:
+        raise InputError("give exactly one of --direction, --hint (repeatable), --flow or --flow-model")
+    if args.prompt is not None:
+        raise InputError("--prompt is read by G_flow only: add --flow-model DIR")
     if args.flow is not None:
         try:
             flow = np.load(args.flow, allow_pickle=False)
@@ -54,6 +71,28 @@ def motion_flow(args: argparse.Namespace, mask: np.ndarray) -> tuple[np.ndarray,
     return dense_flow(mask, hints), {"motion": "hints", "hints": [h.__dict__ for h in args.hint]}
 
 
+def learned_flow(args: argparse.Namespace, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
+    """G_flow's flow for the picture: the text variant reads --prompt, the directional one --direction."""
+    from stages.learned.inference import FlowPredictor
+
+    if args.hint is not None or args.flow is not None:
+        raise InputError("--flow-model predicts the flow: drop --hint and --flow")
+    predictor = FlowPredictor(args.flow_model, args.device)
+    record = {"motion": f"G_flow ({predictor.conditioning}-conditioned)", "flow_model": str(args.flow_model),
+              "max_flow": args.max_flow}
+    if predictor.conditioning == "text":
+        if not args.prompt:
+            raise InputError(f"{args.flow_model} is a text-conditioned G_flow: give --prompt \"...\"")
+        flow = predictor.predict(image, mask, caption=args.prompt, speed=args.speed, max_flow=args.max_flow)
+        return flow, {**record, "prompt": args.prompt}
+    if not args.direction:
+        raise InputError(f"{args.flow_model} is a directional G_flow: give --direction \"...\"")
+    direction = parse_direction(args.direction)
+    angle = direction.sample(args.seed)
+    flow = predictor.predict(image, mask, angle=angle, speed=args.speed, max_flow=args.max_flow)
+    return flow, {**record, "direction": direction.name, "angle_degrees": round(angle, 3)}
+
+
 def run(args: argparse.Namespace) -> int:
     """Animate and write the video, its flow picture and meta.json."""
     from stages.engine import LoopRenderer
@@ -66,13 +105,21 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--fps must be positive, got {args.fps}")
     image = load_rgb(args.image)
     mask = load_mask(args.mask, image.shape[:2])
-    flow, motion = motion_flow(args, mask)
+    flow, motion = motion_flow(args, image, mask)
     if args.save_flow:
         args.save_flow.parent.mkdir(parents=True, exist_ok=True)
         np.save(args.save_flow, flow)
-    frames = render_frames(LoopRenderer(image, mask, flow, args.frames, device=args.device))
+    if args.frame_model is not None:
+        from stages.learned.inference import LearnedRenderer, load_frame_model
+
+        renderer = LearnedRenderer(load_frame_model(args.frame_model, args.device), image, mask, flow, args.frames)
+        rendering = {"renderer": "G_frame", "frame_model": str(args.frame_model)}
+    else:
+        renderer = LoopRenderer(image, mask, flow, args.frames, device=args.device)
+        rendering = {"renderer": "softmax splatting (motion engine)"}
+    frames = render_frames(renderer)
     meta = {"input": args.image.name, "mask": args.mask.name, "seed": args.seed, "speed": args.speed,
-            "renderer": "softmax splatting (motion engine)", **motion}
+            **rendering, **motion}
     write_cinemagraph(output, frames, flow, args.fps, meta)
     print(f"wrote {output} ({args.frames} frames at {args.fps:g} fps, {image.shape[1]}x{image.shape[0]})")
     return 0

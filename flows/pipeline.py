@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,8 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from stages.eulerian import list_clips
-from tasks.animate import ANIMATE
+from flows.learned import train_flow_stage, train_frame_stage
+from tasks.animate import ANIMATE, learned_inputs
 from tasks.batch import Item
 from tasks.prefect_task import run_stage
 from tasks.synth import SYNTH, synth_items
@@ -20,9 +22,9 @@ RUNNER = ThreadPoolTaskRunner(max_workers=16)  # threads only wait on the execut
 
 
 @flow(name="synth", task_runner=RUNNER)
-def synth_flow(params: dict, out_dir: str = "data/synth") -> pd.DataFrame:
-    """Generate the synthetic scenes; also writes ``captions.json`` and ``splits.json``."""
-    manifest = run_stage(SYNTH, synth_items(params["synth"]), params["synth"], out_dir, params["run"])
+def synth_flow(params: dict, out_dir: str = "data/synth", section: str = "synth") -> pd.DataFrame:
+    """Generate the synthetic scenes of ``params[section]``; also writes ``captions.json`` and ``splits.json``."""
+    manifest = run_stage(SYNTH, synth_items(params[section]), params[section], out_dir, params["run"])
     done = manifest[manifest.status != "failed"]
     Path(out_dir, "captions.json").write_text(json.dumps(dict(zip(done.id, done.caption)), indent=1))
     splits = {name: sorted(group.id) for name, group in done.groupby("split")}
@@ -32,11 +34,13 @@ def synth_flow(params: dict, out_dir: str = "data/synth") -> pd.DataFrame:
 
 @flow(name="animate", task_runner=RUNNER)
 def animate_flow(params: dict, scenes: str = "data/synth", out_dir: str = "data/animate",
-                 metrics_path: str = "data/metrics/animate.json") -> pd.DataFrame:
-    """Animate every clip of ``scenes``; writes metrics and an HTML gallery (index.html)."""
-    items = [Item(clip.id, {"image": clip.image, "mask": clip.mask, "motion": clip.motion, "video": clip.video})
+                 metrics_path: str = "data/metrics/animate.json", section: str = "animate") -> pd.DataFrame:
+    """Animate every clip of ``scenes`` per ``params[section]``; writes metrics and an HTML gallery (index.html)."""
+    learned = learned_inputs(params[section])
+    items = [Item(clip.id, {"image": clip.image, "mask": clip.mask, "motion": clip.motion, "video": clip.video,
+                            **learned}, {"caption": clip.caption} if learned else {})
              for clip in list_clips(scenes) if clip.mask is not None]
-    manifest = run_stage(ANIMATE, items, params["animate"], out_dir, params["run"])
+    manifest = run_stage(ANIMATE, items, params[section], out_dir, params["run"])
     write_gallery(manifest, Path(out_dir))
     done = manifest[manifest.status != "failed"]
     metrics = {"items": int(len(manifest)), "failed": int((manifest.status == "failed").sum())}
@@ -64,4 +68,12 @@ def write_gallery(manifest: pd.DataFrame, out_dir: Path) -> None:
     (out_dir / "index.html").write_text(page)
 
 
-FLOWS = {"synth": synth_flow, "animate": animate_flow}
+FLOWS = {
+    "synth": synth_flow,
+    "animate": animate_flow,
+    "synth_train": partial(synth_flow, out_dir="data/synth_train", section="synth_train"),
+    "train_flow": train_flow_stage,
+    "train_frame": train_frame_stage,
+    "animate_learned": partial(animate_flow, out_dir="data/animate_learned",
+                               metrics_path="data/metrics/animate_learned.json", section="animate_learned"),
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -13,8 +14,11 @@ from stages.engine import LoopRenderer
 from stages.eulerian import read_motion
 from stages.flowfield import Hint, dense_flow, flow_to_rgb
 from stages.images import load_mask, load_rgb, save_png
+from stages.learned.frame_net import FrameNet
+from stages.learned.inference import FlowPredictor, LearnedRenderer, load_frame_model
 from stages.video import read_video, write_video
 from tasks.batch import Item, ItemStep
+from tasks.store import file_digest
 
 
 def render_frames(renderer: LoopRenderer) -> np.ndarray:
@@ -56,22 +60,86 @@ def loop_metrics(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, im
             "seam_error": float(np.abs(frames[-1].astype(np.float64) - frames[0]).mean())}
 
 
+def item_flow(item: Item, params: dict, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The flow (2, H, W) animating an item and what to record about it.
+
+    ``params["motion"]``: ``hints`` (default: one hint per region read off the clip's motion file, made dense)
+    or ``learned`` (G_flow from the item's ``flow_model`` input, given the clip's caption or, for the
+    directional variant, the direction of its motion file's mean flow).
+    """
+    motion = read_motion(item.inputs["motion"])
+    if params.get("motion", "hints") == "hints":
+        hints = [Hint(h.x, h.y, h.dx * params["speed"], h.dy * params["speed"])
+                 for h in hints_from_flow(motion, mask)]
+        return dense_flow(mask, hints, params["smoothness"]), {"motion": "hints from the clip's motion file",
+                                                               "hints": [h.__dict__ for h in hints]}
+    predictor = flow_predictor(item.inputs["flow_model"], params.get("device", "cpu"))
+    angle = float(np.degrees(np.arctan2(-motion[1][mask].mean(), motion[0][mask].mean())) % 360.0)
+    flow = predictor.predict(image, mask, caption=item.values.get("caption"), angle=angle, speed=params["speed"],
+                             max_flow=params.get("max_flow"))
+    return flow, {"motion": f"G_flow ({predictor.conditioning}-conditioned)",
+                  "flow_model": str(item.inputs["flow_model"].parent)}
+
+
+def item_renderer(item: Item, params: dict, image: np.ndarray, mask: np.ndarray,
+                  flow: np.ndarray) -> tuple[LoopRenderer | LearnedRenderer, dict]:
+    """The renderer of an item's loop (``params["renderer"]``: ``engine`` (default) or ``learned``, G_frame
+    from the item's ``frame_model`` input) and what to record about it."""
+    if params.get("renderer", "engine") == "engine":
+        return (LoopRenderer(image, mask, flow, params["frames"], params["feather_px"]),
+                {"renderer": "softmax splatting (motion engine)"})
+    model = frame_model(item.inputs["frame_model"], params.get("device", "cpu"))
+    return (LearnedRenderer(model, image, mask, flow, params["frames"], params["feather_px"]),
+            {"renderer": "G_frame", "frame_model": str(item.inputs["frame_model"].parent)})
+
+
+@lru_cache(maxsize=2)
+def _cached_flow_predictor(folder: str, digest: str, device: str) -> FlowPredictor:
+    return FlowPredictor(folder, device)
+
+
+@lru_cache(maxsize=2)
+def _cached_frame_model(folder: str, digest: str, device: str) -> FrameNet:
+    return load_frame_model(folder, device)
+
+
+def flow_predictor(weights: Path, device: str) -> FlowPredictor:
+    """G_flow of the checkpoint holding ``weights``, loaded once per process and weights digest."""
+    return _cached_flow_predictor(str(Path(weights).parent), file_digest(weights), device)
+
+
+def frame_model(weights: Path, device: str) -> FrameNet:
+    """G_frame of the checkpoint holding ``weights``, loaded once per process and weights digest."""
+    return _cached_frame_model(str(Path(weights).parent), file_digest(weights), device)
+
+
+def learned_inputs(params: dict) -> dict[str, Path]:
+    """Checkpoint weight files an animate batch reads (their digests join every item's cache key)."""
+    inputs = {}
+    if params.get("motion", "hints") == "learned":
+        inputs["flow_model"] = Path(params["flow_model"]) / "g_flow.safetensors"
+        inputs["flow_model_config"] = Path(params["flow_model"]) / "g_flow.json"
+    if params.get("renderer", "engine") == "learned":
+        inputs["frame_model"] = Path(params["frame_model"]) / "g_frame.safetensors"
+        inputs["frame_model_config"] = Path(params["frame_model"]) / "g_frame.json"
+    return inputs
+
+
 def animate_item(item: Item, params: dict, out_dir: Path) -> dict:
-    """Animate one clip from hints read off its motion file; score it against its ground-truth video."""
+    """Animate one clip (motion and renderer per ``params``); score it against its ground-truth video."""
     image = load_rgb(item.inputs["image"])
     mask = load_mask(item.inputs["mask"], image.shape[:2])
-    hints = [Hint(h.x, h.y, h.dx * params["speed"], h.dy * params["speed"])
-             for h in hints_from_flow(read_motion(item.inputs["motion"]), mask)]
-    flow = dense_flow(mask, hints, params["smoothness"])
-    rendered = render_frames(LoopRenderer(image, mask, flow, params["frames"], params["feather_px"]))
+    flow, motion = item_flow(item, params, image, mask)
+    renderer, rendering = item_renderer(item, params, image, mask, flow)
+    rendered = render_frames(renderer)
     meta = write_cinemagraph(out_dir / f"{item.id}.mp4", rendered, flow, params["fps"],
-                             {"id": item.id, "motion": "hints from the clip's motion file",
-                              "renderer": "softmax splatting (motion engine)",
-                              "hints": [h.__dict__ for h in hints]})
+                             {"id": item.id, **motion, **rendering})
     np.savez_compressed(out_dir / f"{item.id}_flow.npz", flow=flow)
     scores = loop_metrics(rendered, read_video(item.inputs["video"]), mask, image)
     return {**{k: v for k, v in meta.items() if k != "hints"}, **scores}
 
 
 ANIMATE = ItemStep("animate", animate_item,
-                   code=("stages.engine", "stages.flowfield", "stages.video", "stages.eulerian"))
+                   code=("stages.engine", "stages.flowfield", "stages.video", "stages.eulerian",
+                         "stages.learned.inference", "stages.learned.flow_net", "stages.learned.frame_net",
+                         "stages.learned.text"))

@@ -1,0 +1,149 @@
+"""Using trained networks: G_flow predicts a flow for an image and mask; G_frame renders a seamless loop.
+
+Both load from checkpoint folders (``stages.learned.checkpoint``) and run under ``torch.inference_mode()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from stages.engine import euler_displacements, feather_weights
+from stages.errors import InputError
+from stages.flowfield import check_mask, dense_flow, region_hints
+from stages.learned.checkpoint import load_weights, read_checkpoint
+from stages.learned.data import FLOW_SCALE
+from stages.learned.flow_net import FlowNet, FlowNetConfig
+from stages.learned.frame_net import FrameNet, FrameNetConfig, composite
+from stages.learned.text import TextEncoderOptions, encode_captions
+from stages.learned.training import resolve_device
+
+
+def _chw(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (H, W, 3) → float32 (1, 3, H, W) in [0, 1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float() / 255.0
+
+
+class FlowPredictor:
+    """A trained G_flow. ``predict(image, mask, caption=… | angle=…)`` → flow (2, H, W), pixels per frame."""
+
+    def __init__(self, folder: str | Path, device: str | torch.device = "cpu"):
+        record, state = read_checkpoint(folder, "g_flow")
+        try:
+            self.config = FlowNetConfig(**record["config"])
+        except TypeError as error:
+            raise InputError(f"the G_flow config in {folder} does not match this version ({error}); retrain it") from error
+        self.device = resolve_device(str(device))
+        self.model = load_weights(FlowNet(self.config), state, folder).to(self.device).eval()
+        self.text = TextEncoderOptions(**record["text_encoder"]) if record.get("text_encoder") else None
+        self.hint_smoothness = float(record.get("hint_smoothness", 0.25))
+        self.folder = Path(folder)
+
+    @property
+    def conditioning(self) -> str:
+        """text or hint."""
+        return self.config.conditioning
+
+    @torch.inference_mode()
+    def predict(self, image: np.ndarray, mask: np.ndarray, caption: str | None = None, angle: float | None = None,
+                speed: float = 1.0, max_flow: float | None = None) -> np.ndarray:
+        """Flow float32 (2, H, W) in pixels per frame: 64 · G_flow(image, mask, caption or hint), clamped to
+        ±``max_flow`` (None: no clamp), times ``speed``, zero outside ``mask``.
+
+        image: uint8 (H, W, 3); mask: bool (H, W); ``caption`` for the text variant, ``angle`` (degrees, the
+        direction convention of ``stages.directions``) for the directional one.
+        """
+        mask = check_mask(mask)
+        mask_tensor = torch.from_numpy(mask[None, None].astype(np.float32)).to(self.device)
+        text = hint = None
+        if self.conditioning == "text":
+            if caption is None or not caption.strip():
+                raise InputError("this G_flow is conditioned on text: give a prompt or caption")
+            text = encode_captions([caption], self.text, self.device)
+        else:
+            if angle is None:
+                raise InputError("this G_flow is the directional variant: give a direction")
+            hint_array = dense_flow(mask, region_hints(mask, angle, 1.0), self.hint_smoothness)
+            hint = torch.from_numpy(hint_array[None]).to(self.device)
+        flow = self.model(_chw(image, self.device), mask_tensor, text, hint)[0].float() * FLOW_SCALE
+        if max_flow is not None:
+            flow = flow.clamp(-max_flow, max_flow)
+        return (flow * speed * mask_tensor[0]).cpu().numpy()
+
+
+def load_frame_model(folder: str | Path, device: str | torch.device = "cpu") -> FrameNet:
+    """A trained G_frame from a checkpoint folder, in eval mode on ``device``."""
+    record, state = read_checkpoint(folder, "g_frame")
+    try:
+        config = FrameNetConfig(**record["config"])
+    except TypeError as error:
+        raise InputError(f"the G_frame config in {folder} does not match this version ({error}); retrain it") from error
+    return load_weights(FrameNet(config), state, folder).to(resolve_device(str(device))).eval()
+
+
+class LearnedRenderer:
+    """G_frame's seamless N-frame loop of ``image`` moving along ``flow`` inside ``mask``.
+
+    Same interface as ``stages.engine.LoopRenderer``: iterate for N uint8 (H, W, 3) frames, or ``frame(n)``
+    for any 0 ≤ n ≤ N (frame N = frame 0). The image is encoded once; displacements are integrated
+    incrementally (O(N) Euler steps for the whole loop).
+    """
+
+    def __init__(self, model: FrameNet, image: np.ndarray, mask: np.ndarray, flow: np.ndarray, frames: int = 120,
+                 feather_px: float = 3.0):
+        if frames < 2:
+            raise InputError(f"a loop needs at least 2 frames, got {frames}")
+        mask = check_mask(mask)
+        if image.shape[:2] != mask.shape or flow.shape[1:] != mask.shape:
+            raise InputError(f"image {image.shape[:2]}, mask {mask.shape} and flow {flow.shape[1:]} differ in size")
+        self.model, self.frames = model, frames
+        self.device = next(model.parameters()).device
+        self.height, self.width = mask.shape
+        multiple = model.multiple
+        self._pad = (0, -self.width % multiple, 0, -self.height % multiple)
+        pad = torch.nn.functional.pad
+        with torch.inference_mode():
+            self.image = _chw(image, self.device)
+            self.feather = torch.from_numpy(feather_weights(mask, feather_px)).to(self.device)[None, None]
+            self.encoded = model.encode(pad(self.image, self._pad, mode="replicate"))
+            self.flow = pad(torch.from_numpy(np.ascontiguousarray(flow, np.float32)).to(self.device)[None],
+                            self._pad)[0]
+            height, width = self.flow.shape[-2:]
+            rows, cols = torch.meshgrid(torch.arange(height, device=self.device, dtype=torch.float32),
+                                        torch.arange(width, device=self.device, dtype=torch.float32), indexing="ij")
+            self._points = torch.stack([cols.flatten(), rows.flatten()], 1)
+            self._backward = [d.T.reshape(2, height, width)
+                              for d in euler_displacements(-self.flow, self._points, frames)]
+        self._forward_state: tuple[int, Iterator[torch.Tensor], torch.Tensor] | None = None
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for n in range(self.frames):
+            yield self.frame(n)
+
+    def _forward(self, n: int) -> torch.Tensor:
+        """F_{0→n} (2, H, W), advancing one cached integrator (restarted when n goes back)."""
+        if self._forward_state is None or self._forward_state[0] > n:
+            steps = euler_displacements(self.flow, self._points, self.frames)
+            self._forward_state = (0, steps, next(steps))
+        index, steps, displacement = self._forward_state
+        while index < n:
+            index, displacement = index + 1, next(steps)
+        self._forward_state = (index, steps, displacement)
+        return displacement.T.reshape(self.flow.shape)
+
+    @torch.inference_mode()
+    def frame(self, n: int) -> np.ndarray:
+        """Frame n (0 ≤ n ≤ N) as uint8 (H, W, 3)."""
+        if not 0 <= n <= self.frames:
+            raise InputError(f"frame {n} is outside the loop 0..{self.frames}")
+        alpha = torch.tensor([1.0 - n / self.frames], device=self.device)
+        rendered = self.model.render(self.encoded, self.encoded, self._forward(n)[None],
+                                     self._backward[self.frames - n][None], alpha)
+        out = composite(rendered[..., :self.height, :self.width], self.image, self.feather)
+        return out[0].mul(255).round().byte().permute(1, 2, 0).cpu().numpy()

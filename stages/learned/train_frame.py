@@ -1,0 +1,210 @@
+"""Training G_frame (method §7): L1 ×10, perceptual, LSGAN; ground-truth flows first, then G_flow's predictions.
+
+Periodic validation: ``psnr_sample``, PSNR on the moving region of one fixed target frame per held-out clip.
+Final evaluation (:func:`compare_renderers`): each held-out clip is rendered as a seamless loop of as many
+frames as its ground-truth video, from its input image and flow, by G_frame and by the motion engine's
+non-learned renderer; ``psnr_learned`` and ``psnr_renderer`` are their PSNRs against the ground-truth
+frames on the moving region (every ``eval_stride``-th frame, the same frames for both), averaged over clips.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stages.engine import LoopRenderer
+from stages.errors import InputError
+from stages.learned.checkpoint import save_checkpoint
+from stages.learned.data import ClipOptions, EulerianClips, motion_mask
+from stages.learned.frame_net import FRAME_PRESETS, FrameNet, FrameNetConfig
+from stages.learned.inference import FlowPredictor, LearnedRenderer
+from stages.learned.layers import MultiScaleDiscriminator
+from stages.learned.losses import lsgan_discriminator_loss, lsgan_generator_loss, make_perceptual_loss, psnr
+from stages.learned.training import LoopOptions, Trainer, endless, make_loader, to_device, update_average
+
+
+@dataclass(frozen=True)
+class FrameTrainingOptions:
+    """G_frame's training knobs besides the loop's (params.yaml ``train_frame``)."""
+
+    network: str = "small"
+    """Size preset: small (CPU minutes) or paper."""
+    crop: int | None = 64
+    resize_short: int | None = None
+    mask_threshold: float = 0.1
+    feather_px: float = 3.0
+    l1_weight: float = 10.0
+    perceptual_weight: float = 1.0
+    gan_weight: float = 1.0
+    vgg_weights: str | None = None
+    """VGG-16 weight file for the perceptual loss; None: torchvision's file in the torch hub cache if present,
+    else an image-gradient loss stands in."""
+    flow_model: str | None = None
+    """G_flow checkpoint folder for the second phase; None: ground-truth flows throughout."""
+    predicted_flow_iterations: int = 0
+    """The last this-many iterations train on G_flow's predicted flows (second phase)."""
+    eval_stride: int = 4
+    """The final evaluation compares every this-many-th frame of each loop."""
+    cache: bool = True
+
+    @classmethod
+    def from_params(cls, section: dict) -> "FrameTrainingOptions":
+        names = {f.name for f in dataclasses.fields(cls)}
+        options = cls(**{k: v for k, v in section.items() if k in names})
+        if options.network not in FRAME_PRESETS:
+            raise InputError(f"train_frame.network must be one of {', '.join(FRAME_PRESETS)}, got {options.network!r}")
+        if options.predicted_flow_iterations and not options.flow_model:
+            raise InputError("train_frame.predicted_flow_iterations needs train_frame.flow_model (a G_flow checkpoint)")
+        return options
+
+    def clips(self, crop: int | None) -> ClipOptions:
+        return ClipOptions(crop=crop, resize_short=self.resize_short, mask_threshold=self.mask_threshold,
+                           frames=True, feather_px=self.feather_px, cache=self.cache)
+
+
+def masked_psnr(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR in dB of uint8 frames (N, H, W, 3) against ``reference`` inside ``mask`` (H, W), MSE pooled over frames."""
+    error = frames[:, mask].astype(np.float64) - reference[:, mask].astype(np.float64)
+    return float(10 * np.log10(255.0**2 / max(float(np.mean(error**2)), 1e-10)))
+
+
+def compare_renderers(model: FrameNet, dataset: EulerianClips, stride: int, feather_px: float,
+                      flow_predictor: FlowPredictor | None = None) -> dict[str, float]:
+    """Mean PSNR (dB, moving region) of G_frame and of the engine's renderer over ``dataset``'s clips.
+
+    With ``flow_predictor``, also both renderers given G_flow's flow (``*_predicted_flow``).
+    """
+    scores: dict[str, list[float]] = {}
+    for index in range(len(dataset)):
+        clip = dataset.clips[index]
+        arrays = dataset.load_clip(index)
+        image, flow, video = arrays["image"], arrays["flow"], arrays["video"]
+        mask = motion_mask(flow, dataset.options.mask_threshold)
+        if not mask.any():
+            continue
+        flows = {"": flow * mask}
+        if flow_predictor is not None:
+            flows["_predicted_flow"] = flow_predictor.predict(image, mask, caption=clip.caption,
+                                                              angle=_mean_angle(flow, mask))
+        chosen = list(range(0, len(video), stride))
+        for suffix, motion in flows.items():
+            for name, renderer in (("learned", LearnedRenderer(model, image, mask, motion, len(video), feather_px)),
+                                   ("renderer", LoopRenderer(image, mask, motion, len(video), feather_px))):
+                frames = np.stack([renderer.frame(n) for n in chosen])
+                scores.setdefault(f"psnr_{name}{suffix}", []).append(masked_psnr(frames, video[chosen], mask))
+    return {name: float(np.mean(values)) for name, values in scores.items()}
+
+
+def _mean_angle(flow: np.ndarray, mask: np.ndarray) -> float:
+    """Viewer-space angle (degrees) of the mean flow inside ``mask`` (for a directional G_flow)."""
+    return float(np.degrees(np.arctan2(-flow[1][mask].mean(), flow[0][mask].mean())) % 360.0)
+
+
+class FrameTraining:
+    """G_frame, its discriminators, losses and optimisers, with the training step and validation."""
+
+    def __init__(self, data_root: str | Path, section: dict, work_dir: str | Path):
+        self.options = FrameTrainingOptions.from_params(section)
+        self.loop = LoopOptions.from_params(section)
+        self.config = FrameNetConfig(**FRAME_PRESETS[self.options.network])
+        self.train_set = EulerianClips(data_root, "train", self.options.clips(self.options.crop), True, self.loop.seed)
+        self.validation_set = EulerianClips(data_root, "validation", self.options.clips(None), False)
+        torch.manual_seed(self.loop.seed)
+        self.generator = FrameNet(self.config)
+        small = self.options.network == "small"
+        self.discriminator = MultiScaleDiscriminator(3, width=32 if small else 64, layers=2 if small else 3)
+        self.perceptual, self.perceptual_name = make_perceptual_loss(self.options.vgg_weights)
+        self.average = copy.deepcopy(self.generator).requires_grad_(False)
+        betas = (self.loop.beta1, self.loop.beta2)
+        signature = json.dumps({"section": section, "data": str(data_root)}, sort_keys=True, default=str)
+        modules = {"g": self.generator, "d": self.discriminator, "average": self.average}
+        self.trainer = Trainer(self.loop, work_dir, modules,
+                               {"g": torch.optim.Adam(self.generator.parameters(), self.loop.lr_g, betas=betas),
+                                "d": torch.optim.Adam(self.discriminator.parameters(), self.loop.lr_d, betas=betas)},
+                               signature)
+        for module in (*modules.values(), self.perceptual):
+            module.to(self.trainer.device)
+        self.flow_predictor = (FlowPredictor(self.options.flow_model, self.trainer.device)
+                               if self.options.flow_model else None)
+
+    def _flows(self, batch: dict, iteration: int) -> torch.Tensor:
+        """Ground-truth flows, or G_flow's (masked) predictions in the second phase."""
+        second_phase = iteration >= self.loop.iterations - self.options.predicted_flow_iterations
+        if self.flow_predictor is None or not second_phase:
+            return batch["flow"]
+        predicted = []
+        for b in range(len(batch["flow"])):
+            image = batch["image"][b].mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+            mask = batch["mask"][b, 0].bool().cpu().numpy()
+            if not mask.any():
+                predicted.append(batch["flow"][b])
+                continue
+            flow = batch["flow"][b].cpu().numpy()
+            predicted.append(torch.from_numpy(self.flow_predictor.predict(
+                image, mask, caption=batch["caption"][b], angle=_mean_angle(flow, mask))).to(batch["flow"].device))
+        return torch.stack(predicted)
+
+    def step(self, batch: dict, iteration: int) -> dict[str, float]:
+        """One generator (and discriminator) update → losses."""
+        trainer, weights = self.trainer, self.options
+        flow = self._flows(batch, iteration)
+        with trainer.autocast():
+            frame = self.generator(batch["image"], batch["last"], flow, batch["step"], batch["span"], batch["feather"])
+        target = batch["target"]
+        losses = {}
+        if weights.gan_weight > 0:
+            with trainer.autocast():
+                loss_d = lsgan_discriminator_loss(self.discriminator(target * 2 - 1),
+                                                  self.discriminator(frame.detach() * 2 - 1))
+            trainer.optimise(loss_d, "d")
+            losses["d"] = float(loss_d.detach())
+        with trainer.autocast():
+            l1 = (frame - target).abs().mean()
+            loss = weights.l1_weight * l1
+            if weights.perceptual_weight > 0:
+                perceptual = self.perceptual(frame.float(), target)
+                loss = loss + weights.perceptual_weight * perceptual
+                losses["perceptual"] = float(perceptual.detach())
+            if weights.gan_weight > 0:
+                gan = lsgan_generator_loss(self.discriminator(frame * 2 - 1))
+                loss = loss + weights.gan_weight * gan
+                losses["gan"] = float(gan.detach())
+        trainer.optimise(loss, "g")
+        update_average(self.average, self.generator, self.loop.ema_decay)
+        losses["l1"] = float(l1.detach())
+        return losses
+
+    def validate(self) -> dict[str, float]:
+        """PSNR (dB) of the averaged generator on the moving region of each held-out clip's fixed target frame."""
+        values = []
+        for index in range(len(self.validation_set)):
+            sample = self.validation_set[index]
+            batch = to_device({k: v[None] if isinstance(v, torch.Tensor) else torch.tensor([v])
+                               for k, v in sample.items() if k not in ("id", "caption")}, self.trainer.device)
+            with self.trainer.autocast():
+                frame = self.average(batch["image"], batch["last"], batch["flow"], batch["step"], batch["span"],
+                                     batch["feather"])
+            values.append(psnr(frame, batch["target"], batch["mask"]))
+        return {"psnr_sample": float(np.mean(values))}
+
+    def run(self) -> dict[str, float]:
+        """Train (resuming when possible), then compare with the engine's renderer → held-out metrics."""
+        batches = endless(make_loader(self.train_set, self.loop))
+        metrics = self.trainer.run(batches, self.step, self.validate, f"G_frame ({self.options.network})")
+        self.average.eval()
+        metrics.update(compare_renderers(self.average, self.validation_set, self.options.eval_stride,
+                                         self.options.feather_px, self.flow_predictor))
+        return metrics
+
+    def export(self, out_dir: str | Path, metrics: dict) -> Path:
+        """Write the (averaged) generator's checkpoint (safetensors + JSON) into ``out_dir``."""
+        return save_checkpoint(out_dir, "g_frame", self.average, self.config.to_dict(),
+                               iterations=self.trainer.iteration, feather_px=self.options.feather_px,
+                               perceptual_loss=self.perceptual_name,
+                               metrics={k: round(v, 6) for k, v in metrics.items()})

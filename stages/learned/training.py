@@ -1,0 +1,255 @@
+"""What both trainers share: options, device and precision, the loop with progress bar, periodic validation,
+loss log and resumable state.
+
+The loop calls ``step(batch, iteration) -> {loss name: value}`` for each iteration and ``validate() ->
+{metric: value}`` every ``validate_every`` iterations and at the end. Its resumable state (weights,
+optimisers, gradient scaler, iteration) is written to ``work_dir/state.pt`` every ``checkpoint_every``
+iterations; a new run with the same ``work_dir`` continues from there. Mean losses are appended to
+``work_dir/losses.csv`` every ``log_every`` iterations, validation metrics to ``work_dir/validation.csv``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from stages.errors import InputError
+
+STATE = "state.pt"
+LOSSES = "losses.csv"
+VALIDATION = "validation.csv"
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """Knobs of the training loop (the trainer's params section; unknown keys are ignored)."""
+
+    iterations: int = 400
+    """Optimisation steps."""
+    batch_size: int = 8
+    lr_g: float = 2e-4
+    """Adam learning rate of the generator."""
+    lr_d: float = 4e-4
+    """Adam learning rate of the discriminators (two time-scale update rule: faster than the generator)."""
+    beta1: float = 0.5
+    beta2: float = 0.999
+    validate_every: int = 100
+    checkpoint_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+    """auto (CUDA when present, else CPU), cpu, cuda, cuda:N."""
+    precision: str = "auto"
+    """auto (bfloat16 autocast on GPUs that support it, else float16; float32 on CPU), float32, float16, bfloat16."""
+    workers: int = 0
+    """Data-loading processes (0: in the training process)."""
+    ema_decay: float = 0.99
+    """Decay of the exponential moving average of the generator's weights, which is validated and exported
+    (smooths the last iterations' GAN noise); 0: the raw weights."""
+
+    @classmethod
+    def from_params(cls, section: dict) -> "LoopOptions":
+        """Options from a params.yaml section, taking the keys it names."""
+        names = {f.name: f.type for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in section.items() if k in names})
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; a CUDA device without CUDA is an InputError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} asked for but no CUDA GPU is available: use auto or cpu")
+    return device
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``name`` on ``device``, or None for plain float32."""
+    choices = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if name == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if name not in choices:
+        raise InputError(f"precision must be auto, float32, float16 or bfloat16, got {name!r}")
+    if device.type == "cpu" and name == "float16":
+        raise InputError("float16 autocast needs a GPU; on CPU use float32 or bfloat16")
+    return choices[name]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_loader(dataset: Dataset, options: LoopOptions, shuffle: bool = True) -> DataLoader:
+    """A DataLoader whose workers each reseed the dataset's augmentation stream differently."""
+    def reseed_worker(_: int) -> None:
+        info = torch.utils.data.get_worker_info()
+        info.dataset.reseed(torch.initial_seed() % 2**32)
+
+    generator = torch.Generator().manual_seed(options.seed)
+    return DataLoader(dataset, batch_size=options.batch_size, shuffle=shuffle, drop_last=shuffle,
+                      num_workers=options.workers, worker_init_fn=reseed_worker if options.workers else None,
+                      generator=generator, persistent_workers=options.workers > 0)
+
+
+def endless(loader: DataLoader) -> Iterator[dict]:
+    """Batches of ``loader``, epoch after epoch."""
+    while True:
+        yielded = False
+        for batch in loader:
+            yielded = True
+            yield batch
+        if not yielded:
+            raise InputError(f"the training split has fewer clips than one batch ({loader.batch_size}): "
+                             "add clips or lower batch_size")
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """Move a batch's tensors to ``device`` (strings and numbers stay)."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+@torch.no_grad()
+def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """average ← decay · average + (1 − decay) · model, parameter by parameter (buffers are copied)."""
+    for mean, current in zip(average.parameters(), model.parameters()):
+        mean.lerp_(current, 1.0 - decay)
+    for mean, current in zip(average.buffers(), model.buffers()):
+        mean.copy_(current)
+
+
+class Trainer:
+    """The shared loop. ``modules`` and ``optimizers`` (by name) are saved and restored with the state."""
+
+    def __init__(self, options: LoopOptions, work_dir: str | Path, modules: dict[str, nn.Module],
+                 optimizers: dict[str, torch.optim.Optimizer], signature: str):
+        self.options, self.work_dir, self.signature = options, Path(work_dir), signature
+        self.modules, self.optimizers = modules, optimizers
+        self.device = resolve_device(options.device)
+        self.precision = resolve_precision(options.precision, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
+        self.iteration = 0
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed-precision context for forward passes (a no-op in float32)."""
+        if self.precision is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.precision)
+
+    def optimise(self, loss: torch.Tensor, name: str) -> None:
+        """Backpropagate ``loss`` and step optimiser ``name`` (through the gradient scaler)."""
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+
+    def save_state(self) -> None:
+        """Write the resumable state atomically."""
+        state = {"signature": self.signature, "iteration": self.iteration, "scaler": self.scaler.state_dict(),
+                 "modules": {k: m.state_dict() for k, m in self.modules.items()},
+                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()}}
+        partial = self.work_dir / f".{STATE}.partial"
+        torch.save(state, partial)
+        partial.replace(self.work_dir / STATE)
+
+    def load_state(self) -> bool:
+        """Restore the state from ``work_dir`` if it was written by the same configuration → whether it was."""
+        path = self.work_dir / STATE
+        if not path.is_file():
+            return False
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as error:  # a torn or foreign file: start over rather than fail
+            print(f"ignoring unreadable training state {path}: {error}")
+            return False
+        if state.get("signature") != self.signature:
+            return False
+        for name, module in self.modules.items():
+            module.load_state_dict(state["modules"][name])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        self.scaler.load_state_dict(state["scaler"])
+        self.iteration = int(state["iteration"])
+        return True
+
+    def run(self, batches: Iterator[dict], step: Callable[[dict, int], dict[str, float]],
+            validate: Callable[[], dict[str, float]], description: str) -> dict[str, float]:
+        """Train to ``options.iterations`` (resuming when possible) → the final validation metrics."""
+        resumed = self.load_state()
+        seed_everything(self.options.seed + self.iteration)
+        keep = self.iteration if resumed else 0
+        losses_log, validation_log = LossLog(self.work_dir / LOSSES, keep), LossLog(self.work_dir / VALIDATION, keep)
+        progress = tqdm(total=self.options.iterations, initial=self.iteration, desc=description, unit="it")
+        totals: dict[str, float] = {}
+        while self.iteration < self.options.iterations:
+            for module in self.modules.values():
+                module.train()
+            losses = step(to_device(next(batches), self.device), self.iteration)
+            self.scaler.update()
+            self.iteration += 1
+            progress.update(1)
+            for name, value in losses.items():
+                totals[name] = totals.get(name, 0.0) + value / self.options.log_every
+            if self.iteration % self.options.log_every == 0:
+                losses_log.append(self.iteration, totals)
+                progress.set_postfix({k: f"{v:.4g}" for k, v in totals.items()})
+                totals = {}
+            if self.iteration % self.options.validate_every == 0 and self.iteration < self.options.iterations:
+                validation_log.append(self.iteration, self._validate(validate))
+            if self.iteration % self.options.checkpoint_every == 0:
+                self.save_state()
+        progress.close()
+        metrics = self._validate(validate)
+        validation_log.append(self.iteration, metrics)
+        self.save_state()
+        return metrics
+
+    def _validate(self, validate: Callable[[], dict[str, float]]) -> dict[str, float]:
+        for module in self.modules.values():
+            module.eval()
+        with torch.inference_mode():
+            return validate()
+
+
+class LossLog:
+    """A CSV log for DVC plots: one row per logged iteration, columns ``step`` then every value seen.
+
+    Rows after ``keep_until`` (iterations redone after resuming) are dropped when the log is reopened.
+    """
+
+    def __init__(self, path: Path, keep_until: int):
+        self.path = path
+        self.rows: list[dict] = []
+        if keep_until and path.is_file():
+            with path.open() as stream:
+                self.rows = [r for r in csv.DictReader(stream) if int(r["step"]) <= keep_until]
+        self._write()
+
+    def append(self, step: int, values: dict[str, float]) -> None:
+        """Add a row (rewrites the file, which stays small)."""
+        self.rows.append({"step": step, **{k: round(float(v), 6) for k, v in values.items()}})
+        self._write()
+
+    def _write(self) -> None:
+        columns = ["step"] + sorted({k for row in self.rows for k in row} - {"step"})
+        with self.path.open("w", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
