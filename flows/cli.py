@@ -14,6 +14,7 @@ from stages.errors import InputError
 # Modules defining ``register(subparsers)``; each registered parser sets ``handler`` (args -> int).
 COMMAND_MODULES = [
     "flows.cmd_animate",
+    "flows.cmd_pipeline",
 ]
 
 
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"cinemagraph {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"cinemagraph {args.command}: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,34 @@
+"""``cinemagraph pipeline STAGE``: run one stage's flow over its batch (what dvc.yaml calls)."""
+
+from __future__ import annotations
+
+import argparse
+
+from flows.params import load_params
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``pipeline`` sub-command."""
+    parser = subparsers.add_parser("pipeline", help="run one pipeline stage over its batch (used by dvc.yaml)")
+    parser.add_argument("stage", help="stage name, as in dvc.yaml")
+    parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the stage; failed items are printed and recorded in the manifest while the rest complete.
+
+    Exit 0 unless every item failed (then something systemic is wrong and DVC must not record the stage).
+    """
+    from flows.pipeline import FLOWS
+    from stages.errors import InputError
+
+    if args.stage not in FLOWS:
+        raise InputError(f"unknown stage {args.stage!r}; stages: {', '.join(FLOWS)}")
+    manifest = FLOWS[args.stage](load_params(args.params))
+    failed = manifest[manifest.status == "failed"]
+    for row in failed.itertuples():
+        print(f"{args.stage}: {row.id} failed: {row.error}")
+    counts = manifest.status.value_counts().to_dict()
+    print(f"{args.stage}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    return 1 if len(failed) and len(failed) == len(manifest) else 0

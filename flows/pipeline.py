@@ -1,0 +1,67 @@
+"""Prefect flows of the DVC stages: ``cinemagraph pipeline STAGE`` runs one over its whole batch."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from stages.eulerian import list_clips
+from tasks.animate import ANIMATE
+from tasks.batch import Item
+from tasks.prefect_task import run_stage
+from tasks.synth import SYNTH, synth_items
+
+RUNNER = ThreadPoolTaskRunner(max_workers=16)  # threads only wait on the executor (Ray)
+
+
+@flow(name="synth", task_runner=RUNNER)
+def synth_flow(params: dict, out_dir: str = "data/synth") -> pd.DataFrame:
+    """Generate the synthetic scenes; also writes ``captions.json`` and ``splits.json``."""
+    manifest = run_stage(SYNTH, synth_items(params["synth"]), params["synth"], out_dir, params["run"])
+    done = manifest[manifest.status != "failed"]
+    Path(out_dir, "captions.json").write_text(json.dumps(dict(zip(done.id, done.caption)), indent=1))
+    splits = {name: sorted(group.id) for name, group in done.groupby("split")}
+    Path(out_dir, "splits.json").write_text(json.dumps(splits, indent=1))
+    return manifest
+
+
+@flow(name="animate", task_runner=RUNNER)
+def animate_flow(params: dict, scenes: str = "data/synth", out_dir: str = "data/animate",
+                 metrics_path: str = "data/metrics/animate.json") -> pd.DataFrame:
+    """Animate every clip of ``scenes``; writes metrics and an HTML gallery (index.html)."""
+    items = [Item(clip.id, {"image": clip.image, "mask": clip.mask, "motion": clip.motion, "video": clip.video})
+             for clip in list_clips(scenes) if clip.mask is not None]
+    manifest = run_stage(ANIMATE, items, params["animate"], out_dir, params["run"])
+    write_gallery(manifest, Path(out_dir))
+    done = manifest[manifest.status != "failed"]
+    metrics = {"items": int(len(manifest)), "failed": int((manifest.status == "failed").sum())}
+    for column in ("psnr_moving", "static_max_error", "seam_error"):
+        if column in done:
+            metrics[column] = round(float(done[column].mean()), 4)
+    Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(metrics_path).write_text(json.dumps(metrics, indent=2))
+    return manifest
+
+
+def write_gallery(manifest: pd.DataFrame, out_dir: Path) -> None:
+    """An index.html showing every looping video with its flow picture, and every failure with its error."""
+    cards = []
+    for row in manifest.itertuples():
+        if row.status == "failed":
+            cards.append(f"<figure><figcaption>{html.escape(row.id)}: failed: {html.escape(str(row.error))}"
+                         "</figcaption></figure>")
+            continue
+        name = html.escape(row.id)
+        cards.append(f'<figure><video src="{name}/{name}.mp4" autoplay loop muted playsinline></video>'
+                     f'<img src="{name}/{name}_flow.png" alt="flow"><figcaption>{name}</figcaption></figure>')
+    page = ("<!doctype html><meta charset=utf-8><title>cinemagraphs</title><style>figure{display:inline-block;"
+            "margin:8px}video,img{height:192px}</style>" + "".join(cards))
+    (out_dir / "index.html").write_text(page)
+
+
+FLOWS = {"synth": synth_flow, "animate": animate_flow}

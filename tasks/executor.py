@@ -1,0 +1,71 @@
+"""Where items run: in this process, or on Ray (a local cluster by default, an existing one via RAY_ADDRESS).
+
+Ray workers run ``tasks.batch.execute_item`` only and never import Prefect. A model-holding stage caches its
+models per worker process, so each worker loads them once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ray
+
+import stages
+import tasks
+from tasks.batch import Item, ItemStep, execute_item
+
+
+class LocalExecutor:
+    """Runs items one after another in this process."""
+
+    parallelism = 1
+
+    def run(self, step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
+        """Execute one item → its record."""
+        return execute_item(step, item, params, key, store_root)
+
+
+@ray.remote
+def _execute_remote(step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
+    import torch
+
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+    torch.set_num_threads(max(1, int(cpus)))
+    return execute_item(step, item, params, key, store_root)
+
+
+class RayExecutor:
+    """Runs items as Ray tasks; ``address`` (or RAY_ADDRESS) joins an existing cluster, else starts one.
+
+    On a multi-node cluster the store folder must be on a filesystem every node sees.
+    """
+
+    def __init__(self, num_cpus: int | None = None, address: str | None = None,
+                 object_store_mb: int = 512):
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        if not ray.is_initialized():
+            if address:
+                code = [str(Path(module.__file__).parent) for module in (stages, tasks)]
+                ray.init(address=address, runtime_env={"py_modules": code}, log_to_driver=False)
+            else:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                         object_store_memory=object_store_mb * 1024 * 1024)
+        resources = ray.cluster_resources()
+        self.gpus = resources.get("GPU", 0.0)
+        self.parallelism = max(1, int(resources.get("CPU", 1)))
+
+    def run(self, step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
+        """Execute one item on the cluster and wait for its record (GPUs asked for only where present)."""
+        gpus = step.num_gpus if self.gpus >= step.num_gpus > 0 else 0
+        remote = _execute_remote.options(num_cpus=step.num_cpus, num_gpus=gpus)
+        return ray.get(remote.remote(step, item, params, key, store_root))
+
+
+def make_executor(settings: dict) -> LocalExecutor | RayExecutor:
+    """Executor from the ``run`` section of params.yaml: ``executor: ray|local``, ``num_cpus``, ``ray_address``."""
+    if settings.get("executor", "ray") == "local":
+        return LocalExecutor()
+    return RayExecutor(num_cpus=settings.get("num_cpus"), address=settings.get("ray_address"),
+                       object_store_mb=int(settings.get("object_store_mb", 512)))
