@@ -65,3 +65,7 @@ def write_gallery(manifest: pd.DataFrame, out_dir: Path) -> None:
 
 
 FLOWS = {"synth": synth_flow, "animate": animate_flow}
+
+from flows.twin_flows import TWIN_FLOWS  # noqa: E402  (rewrite, twins, attention)
+
+FLOWS.update(TWIN_FLOWS)

@@ -46,6 +46,8 @@ REAL_MODELS = {
 RANDOM_PROFILES = ("tiny", "sd-random")
 SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 RANDOM_ATTENTION_SHARPNESS = 8.0
+PAPER_GEOMETRY = {"height": 512, "width": 512, "steps": 50}
+TINY_GEOMETRY = {"height": 128, "width": 128, "steps": 10}
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class ModelOptions:
     device: str = "auto"
     """auto (CUDA when present, else CPU), cpu, cuda or cuda:N."""
     dtype: str = "auto"
-    """auto (float16 on GPU, float32 on CPU), float16 or float32."""
+    """auto (float16 on GPU, float32 on CPU), float16, float32 or float64 (exact comparisons)."""
     offload: bool = False
     """Keep each model on the CPU except while it runs (GPU only; saves ~1 GB of GPU memory)."""
     init_seed: int = 0
@@ -95,6 +97,11 @@ class DiffusionModels:
                     torch.cuda.empty_cache()
 
     @property
+    def latent_dtype(self) -> torch.dtype:
+        """Precision of latents between steps: float32, or float64 for float64 models."""
+        return torch.promote_types(self.dtype, torch.float32)
+
+    @property
     def latent_channels(self) -> int:
         """Channels of the VAE latent (4 for SD 1.x)."""
         return int(self.unet.config.in_channels)
@@ -103,6 +110,12 @@ class DiffusionModels:
     def vae_factor(self) -> int:
         """Pixels per latent cell along each axis (8 for SD 1.x)."""
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+
+def default_geometry(profile: str) -> dict[str, int]:
+    """Default image height, width (pixels) and DDIM steps of a profile: the paper's 512², 50 steps, except
+    128², 10 steps for ``tiny`` (its pictures carry no meaning at any size)."""
+    return dict(TINY_GEOMETRY if profile == "tiny" else PAPER_GEOMETRY)
 
 
 def byte_level_vocabulary() -> dict[str, int]:
@@ -173,15 +186,35 @@ def build_random(profile: str, init_seed: int) -> dict:
 def missing_weights_message(profile: str, local_dir: str | None, reason: str) -> str:
     """What to do when a real profile's weights cannot be read."""
     model = REAL_MODELS[profile]
-    where = f"in {local_dir}" if local_dir else "in the Hugging Face cache"
+    where = f"in {local_dir}" if local_dir else "in the Hugging Face cache ($HF_HUB_CACHE)"
     return (
         f"{model.title} weights (profile {profile!r}) were not found {where} ({reason}). Either put the "
         f"diffusers-format folder (model_index.json, {', '.join(s + '/' for s in SUBFOLDERS)}) somewhere and "
-        f"set models.local_dir in params.yaml to it, or, on a machine with network access, run "
-        f"`huggingface-cli download {model.repo_ids[0]}` and copy the cache folder ($HF_HOME, default "
-        f"~/.cache/huggingface) here. Nothing is downloaded at run time; the offline profile 'tiny' needs "
+        f"set models.local_dir in params.yaml (or --model-dir) to it, or, on a machine with network access, "
+        f"run `hf download {model.repo_ids[0]}` and copy its cache folder ($HF_HOME, default "
+        f"~/.cache/huggingface) to this machine. Nothing is downloaded at run time; the offline profile 'tiny' needs "
         f"no weights."
     )
+
+
+def locate_weights(profile: str, local_dir: str | None) -> Path:
+    """The diffusers-format folder of a real profile: ``local_dir``, or its snapshot in the Hugging Face
+    cache (looked up without network access)."""
+    from huggingface_hub import snapshot_download
+
+    if local_dir is not None:
+        folder = Path(local_dir).expanduser()
+        if not (folder / "model_index.json").is_file():
+            raise InputError(missing_weights_message(profile, local_dir, "no model_index.json there"))
+        return folder
+    for repo_id in REAL_MODELS[profile].repo_ids:
+        try:
+            folder = Path(snapshot_download(repo_id, local_files_only=True))
+        except (OSError, ValueError):  # huggingface_hub's "not in the cache" errors derive from these
+            continue
+        if (folder / "model_index.json").is_file():
+            return folder
+    raise InputError(missing_weights_message(profile, None, "not in the cache"))
 
 
 def load_real(profile: str, local_dir: str | None, dtype: torch.dtype) -> dict:
@@ -189,29 +222,20 @@ def load_real(profile: str, local_dir: str | None, dtype: torch.dtype) -> dict:
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    if local_dir is not None:
-        folder = Path(local_dir).expanduser()
-        if not (folder / "model_index.json").is_file():
-            raise InputError(missing_weights_message(profile, local_dir, "no model_index.json there"))
-        sources = [str(folder)]
-    else:
-        sources = list(REAL_MODELS[profile].repo_ids)
-    reason = "not in the cache"
-    for source in sources:
-        try:
-            return dict(
-                unet=UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype,
-                                                          local_files_only=True),
-                vae=AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype,
-                                                  local_files_only=True),
-                text_encoder=CLIPTextModel.from_pretrained(source, subfolder="text_encoder", dtype=dtype,
-                                                           local_files_only=True),
-                tokenizer=CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", local_files_only=True),
-                scheduler=DDIMScheduler.from_pretrained(source, subfolder="scheduler", local_files_only=True),
-            )
-        except (OSError, ValueError) as error:  # missing files surface as OSError subclasses
-            reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-    raise InputError(missing_weights_message(profile, local_dir, reason))
+    folder = locate_weights(profile, local_dir)
+    common = dict(local_files_only=True, low_cpu_mem_usage=False)
+    try:
+        return dict(
+            unet=UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype, **common),
+            vae=AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype, **common),
+            text_encoder=CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", dtype=dtype,
+                                                       local_files_only=True),
+            tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer", local_files_only=True),
+            scheduler=DDIMScheduler.from_pretrained(folder, subfolder="scheduler", local_files_only=True),
+        )
+    except (OSError, ValueError) as error:  # a missing or damaged component
+        reason = f"{folder} is incomplete: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        raise InputError(missing_weights_message(profile, local_dir, reason)) from error
 
 
 def resolve_device(name: str) -> torch.device:
@@ -226,11 +250,11 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """``auto`` → float16 on GPU, float32 on CPU."""
-    choices = {"float16": torch.float16, "float32": torch.float32}
+    choices = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if name not in choices:
-        raise InputError(f"models.dtype must be auto, float16 or float32, got {name!r}")
+        raise InputError(f"models.dtype must be auto, float16, float32 or float64, got {name!r}")
     return choices[name]
 
 

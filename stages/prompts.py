@@ -84,6 +84,7 @@ _STYLE_CLAUSES = [
     r"\b(?:painting|paintings|art|artwork|illustration|drawing|sketch|print|painted|drawn|illustrated|"
     r"rendered|inspired)\s+by\s+[^,;.]*",
     r"\btrending\s+on\s+\w+",
+    r"\b(?:stained[\s-]+glass|comic[\s-]+book|oil\s+on\s+canvas|pixel\s+art|digital\s+art|pop\s+art)\b",
 ]
 _DIRECTION_WORD = r"(?:left|right|top|bottom|up|down|upwards?|downwards?|leftwards?|rightwards?)"
 _DIRECTION_RUN = rf"{_DIRECTION_WORD}(?:(?:\s*,\s*|\s+(?:to\s+)?(?:the\s+)?){_DIRECTION_WORD})*"
@@ -158,20 +159,26 @@ def clean_prompt(text: str, max_chars: int = MAX_PROMPT_CHARS) -> tuple[str, lis
 
 
 def find_direction(text: str) -> tuple[Direction | None, str]:
-    """The direction named in a prompt (or None) and the prompt with that phrase removed."""
+    """The direction named in a prompt (or None) and the prompt with that phrase removed.
+
+    Of the phrases found, the one starting first (then the longest) wins.
+    """
     lowered = text.lower()
-    for pattern in _DIRECTION_PHRASES:
-        match = re.search(pattern, lowered)
-        if match:
-            direction = parse_direction(match.group("phrase"))
-            # keep the motion word ("flowing") but drop the direction words that follow it
-            start = match.start("phrase") if pattern is _DIRECTION_PHRASES[-1] else match.start()
-            return direction, text[:start] + " " + text[match.end():]
-    return None, text
+    matches = [(match.start(), match.start() - match.end(), index, match)
+               for index, pattern in enumerate(_DIRECTION_PHRASES)
+               for match in [re.search(pattern, lowered)] if match]
+    if not matches:
+        return None, text
+    _, _, index, match = min(matches, key=lambda found: found[:3])
+    direction = parse_direction(match.group("phrase"))
+    # after a motion word ("flowing to the left"), keep the word and drop the direction that follows it
+    start = match.start("phrase") if index == len(_DIRECTION_PHRASES) - 1 else match.start()
+    return direction, text[:start] + " " + text[match.end():]
 
 
 def remove_style_clauses(text: str) -> str:
-    """The prompt without "in the style of …", "in … style", "painting by …" and "trending on …"."""
+    """The prompt without "in the style of …", "in … style", "painting by …", "trending on …" and style names
+    made of ordinary words ("stained glass", "comic book")."""
     for pattern in _STYLE_CLAUSES:
         text = re.sub(pattern, " ", text, flags=re.IGNORECASE)
     return text

@@ -16,7 +16,8 @@ Two modes give the same result:
   step to disk, then the realistic pass reads them back.
 
 The attention cache (stages.attention) is filled from the artistic conditional branch during the same
-call. Latents stay float32 between steps; the UNet runs in the models' precision.
+call. Latents stay float32 (float64 for float64 models) between steps; the UNet runs in the models'
+precision.
 """
 
 from __future__ import annotations
@@ -80,13 +81,15 @@ class TwinResult:
     realistic: np.ndarray
     """uint8 (H, W, 3), pixel-aligned with ``artistic``."""
     artistic_latents: torch.Tensor
-    """float32 (1, 4, H/8, W/8), before decoding."""
+    """(1, 4, H/8, W/8) in the latent precision, before decoding."""
     realistic_latents: torch.Tensor
-    """float32 (1, 4, H/8, W/8)."""
+    """(1, 4, H/8, W/8) in the latent precision."""
     attention: np.ndarray
     """float32 (h·w, h·w) with (h, w) = ``attention_grid``; rows sum to 1."""
     attention_grid: tuple[int, int]
     """(h, w) of the attention grid: 1/16 of the image size."""
+    attention_maps: int
+    """How many (layer, head, step) maps Ā averages."""
     feature_bytes: int = 0
     """Bytes of features written to disk (two-pass mode; 0 in lockstep)."""
     timesteps: list[int] = field(default_factory=list)
@@ -239,7 +242,8 @@ class HookedSelfAttention:
             key = self.router.route(f"{self.layer}.key", key)
         mean = self.attention_mean
         if mean is not None and mean.wants(self.clock.timestep, tokens):
-            scores = (query @ key.transpose(-1, -2)).float() * attn.scale
+            precise = torch.promote_types(query.dtype, torch.float32)
+            scores = (query @ key.transpose(-1, -2)).to(precise) * attn.scale
             probabilities = scores.softmax(dim=-1)
             mean.add(probabilities[ARTISTIC_CONDITIONAL_ROW])
             output = probabilities.to(value.dtype) @ value
@@ -299,21 +303,21 @@ def hooked_unet(unet: torch.nn.Module, clock: StepClock, router: FeatureRouter |
 
 @torch.inference_mode()
 def encode_prompts(models: DiffusionModels, prompts: list[str]) -> torch.Tensor:
-    """CLIP text embeddings (len(prompts), 77, D) in float32, on the compute device."""
+    """CLIP text embeddings (len(prompts), 77, D) in the latent precision, on the compute device."""
     tokens = models.tokenizer(prompts, padding="max_length", max_length=models.tokenizer.model_max_length,
                               truncation=True, return_tensors="pt")
     with models.using("text_encoder") as text_encoder:
         embeddings = text_encoder(tokens.input_ids.to(models.device))[0]
-    return embeddings.float()
+    return embeddings.to(models.latent_dtype)
 
 
 def initial_noise(models: DiffusionModels, height: int, width: int, seed: int) -> torch.Tensor:
-    """The shared starting latent (1, 4, H/8, W/8), float32, drawn on the CPU so a seed means the same
-    noise on every device."""
+    """The shared starting latent (1, 4, H/8, W/8) in the latent precision, drawn in float32 on the CPU so a
+    seed means the same noise on every device."""
     generator = torch.Generator("cpu").manual_seed(seed)
     shape = (1, models.latent_channels, height // models.vae_factor, width // models.vae_factor)
     noise = torch.randn(shape, generator=generator, dtype=torch.float32)
-    return noise.to(models.device) * models.scheduler.init_noise_sigma
+    return noise.to(models.device, models.latent_dtype) * models.scheduler.init_noise_sigma
 
 
 @torch.inference_mode()
@@ -321,16 +325,17 @@ def denoise(models: DiffusionModels, latents: torch.Tensor, embeddings: torch.Te
             guidance: list[float], clock: StepClock) -> torch.Tensor:
     """Run every DDIM step on k images at once with classifier-free guidance.
 
-    latents: float32 (k, 4, h, w); embeddings: (2k, 77, D) ordered [uncond_1, cond_1, …, uncond_k, cond_k];
+    latents: (k, 4, h, w) in the latent precision; embeddings: (2k, 77, D) ordered [uncond_1, cond_1, …, uncond_k, cond_k];
     guidance: k scales. One UNet call of batch 2k per step. Returns the final latents (k, 4, h, w).
     """
-    scales = torch.tensor(guidance, device=latents.device, dtype=torch.float32).view(-1, 1, 1, 1)
+    scales = torch.tensor(guidance, device=latents.device, dtype=latents.dtype).view(-1, 1, 1, 1)
     conditioning = embeddings.to(models.dtype)
     with models.using("unet") as unet:
         for step, timestep in enumerate(models.scheduler.timesteps):
             clock.step, clock.timestep = step, int(timestep)
             batch = models.scheduler.scale_model_input(latents.repeat_interleave(2, dim=0), timestep)
-            noise = unet(batch.to(models.dtype), timestep, encoder_hidden_states=conditioning).sample.float()
+            noise = unet(batch.to(models.dtype), timestep, encoder_hidden_states=conditioning).sample
+            noise = noise.to(latents.dtype)
             uncond, cond = noise[0::2], noise[1::2]
             guided = uncond + scales * (cond - uncond)
             latents = models.scheduler.step(guided, timestep, latents, eta=0.0).prev_sample
@@ -387,7 +392,8 @@ def generate_twins(models: DiffusionModels, prompt: str, twin_prompt: str, seed:
     return TwinResult(
         artistic=decode(models, art_latents), realistic=decode(models, real_latents),
         artistic_latents=art_latents.cpu(), realistic_latents=real_latents.cpu(),
-        attention=attention_mean.result(), attention_grid=grid, feature_bytes=feature_bytes,
+        attention=attention_mean.result(), attention_grid=grid, attention_maps=attention_mean.count,
+        feature_bytes=feature_bytes,
         timesteps=[int(t) for t in models.scheduler.timesteps])
 
 
