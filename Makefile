@@ -12,7 +12,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed .cache/nltk_data/.ready
+
+.cache/nltk_data/.ready: $(VENV)/.installed
+	$(BIN)/python -m stages.nltk_setup
+	touch $@
 
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
@@ -22,3 +26,4 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/twins.py

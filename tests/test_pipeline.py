@@ -20,6 +20,9 @@ def small_params(tmp_path: Path) -> dict:
     params["run"].update(store=str(tmp_path / "store"), num_cpus=2, object_store_mb=128)
     params["synth"].update(count=3, height=48, width=64, frames=8, validation_every=3)
     params["animate"].update(frames=8)
+    (tmp_path / "prompts.csv").write_text("prompt\na river in the style of Monet\n")
+    params["rewrite"]["prompts"] = str(tmp_path / "prompts.csv")
+    params["twins"].update(height=64, width=64, steps=2)
     return params
 
 
