@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -60,7 +61,7 @@ def attention_flow(params: dict, twins: str = "data/twins", out_dir: str = "data
 
 def write_twin_gallery(manifest: pd.DataFrame, twins: Path, out_dir: Path) -> None:
     """``out_dir/index.html``: per item the artistic image, its twin, Ā's picture and both prompts."""
-    to_twins = Path("..") / twins.resolve().relative_to(out_dir.resolve().parent)
+    to_twins = Path(os.path.relpath(twins.resolve(), out_dir.resolve()))
     cards = []
     for row in manifest.itertuples():
         name = html.escape(row.id)

@@ -78,9 +78,10 @@ MOTION_WORDS = frozenset("""
 
 NOUN_TAGS = frozenset({"NN", "NNS"})
 
+_CLAUSE_WORD = r"(?!(?:in|with|after)\b)[\w'-]+"  # a word inside a style clause, which never spans another
 _STYLE_CLAUSES = [
-    r"\b(?:in|with|after)\s+(?:the\s+|a\s+|an\s+)?(?:[\w'-]+\s+){0,3}?(?:style|manner)\s+of\b[^,;.]*",
-    r"\bin\s+(?:the\s+|a\s+|an\s+)?(?:[\w'-]+\s+){1,3}?style\b",
+    rf"\b(?:in|with|after)\s+(?:the\s+|a\s+|an\s+)?(?:{_CLAUSE_WORD}\s+){{0,3}}?(?:style|manner)\s+of\b[^,;.]*",
+    rf"\bin\s+(?:the\s+|a\s+|an\s+)?(?:{_CLAUSE_WORD}\s+){{1,3}}?style\b",
     r"\b(?:painting|paintings|art|artwork|illustration|drawing|sketch|print|painted|drawn|illustrated|"
     r"rendered|inspired)\s+by\s+[^,;.]*",
     r"\btrending\s+on\s+\w+",

@@ -325,8 +325,8 @@ def denoise(models: DiffusionModels, latents: torch.Tensor, embeddings: torch.Te
             guidance: list[float], clock: StepClock) -> torch.Tensor:
     """Run every DDIM step on k images at once with classifier-free guidance.
 
-    latents: (k, 4, h, w) in the latent precision; embeddings: (2k, 77, D) ordered [uncond_1, cond_1, …, uncond_k, cond_k];
-    guidance: k scales. One UNet call of batch 2k per step. Returns the final latents (k, 4, h, w).
+    latents: (k, 4, h, w) in the latent precision; embeddings: (2k, 77, D) ordered [uncond_1, cond_1, …,
+    uncond_k, cond_k]; guidance: k scales. One UNet call of batch 2k per step. Returns the final latents (k, 4, h, w).
     """
     scales = torch.tensor(guidance, device=latents.device, dtype=latents.dtype).view(-1, 1, 1, 1)
     conditioning = embeddings.to(models.dtype)

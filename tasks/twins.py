@@ -124,7 +124,8 @@ def describe_attention(attention: np.ndarray, grid: tuple[int, int], size: tuple
         raise InputError(f"attention matrix is {attention.shape}, expected ({tokens}, {tokens}) for grid {grid}")
     row_sums = attention.astype(np.float64).sum(axis=1)
     if not np.allclose(row_sums, 1.0, atol=1e-3):
-        raise InputError(f"attention rows must sum to 1 (worst row sums to {row_sums[np.argmax(abs(row_sums - 1))]:.4f})")
+        worst = row_sums[np.argmax(abs(row_sums - 1))]
+        raise InputError(f"attention rows must sum to 1 (the worst row sums to {worst:.4f})")
     save_png(out_dir / "attention.png", attention_picture(attention, grid, size))
     probabilities = np.clip(attention.astype(np.float64), 1e-12, None)
     entropy = float(-(probabilities * np.log2(probabilities)).sum(axis=1).mean())

@@ -64,7 +64,8 @@ def test_a_real_profile_loads_a_local_folder_and_gives_the_same_twins(tiny, tmp_
     save_diffusers_folder(tiny, tmp_path / "sd")
     loaded = load_models(ModelOptions(profile="sd15", local_dir=str(tmp_path / "sd")))
     assert loaded.name == "sd15" and loaded.dtype == torch.float32
-    ours, theirs = generate_twins(tiny, "a river", "river", 0, SMALL), generate_twins(loaded, "a river", "river", 0, SMALL)
+    ours = generate_twins(tiny, "a river", "river", 0, SMALL)
+    theirs = generate_twins(loaded, "a river", "river", 0, SMALL)
     assert np.array_equal(ours.artistic, theirs.artistic) and np.array_equal(ours.realistic, theirs.realistic)
 
 

@@ -27,13 +27,15 @@ ANIMATABLE_NOUN = {
 }
 # Hand-labelled: the style words and names of each prompt that must not reach its twin.
 STYLE_TERMS = {
-    "starry-river": {"style", "starry", "nights", "painting"}, "monet-waterfall": {"oil", "painting", "claude", "monet"},
+    "starry-river": {"style", "starry", "nights", "painting"},
+    "monet-waterfall": {"oil", "painting", "claude", "monet"},
     "hokusai-ocean": {"style", "hokusai", "woodblock", "print"}, "ukiyo-lake": {"ukiyo-e", "woodblock", "print"},
     "gogh-clouds": {"style", "vincent", "van", "gogh"}, "turner-sea": {"oil", "painting", "william", "turner"},
     "watercolor-stream": {"watercolor", "painting", "direction"}, "pixel-waterfall": {"pixel", "art"},
     "anime-clouds": {"studio", "ghibli", "anime", "style"}, "klimt-river": {"style", "gustav", "klimt"},
     "cubist-ocean": {"cubist", "painting", "manner", "picasso"}, "charcoal-lake": {"charcoal", "sketch"},
-    "pointillist-sea": {"pointillism", "style", "georges", "seurat"}, "impressionist-pond": {"impressionist", "painting"},
+    "pointillist-sea": {"pointillism", "style", "georges", "seurat"},
+    "impressionist-pond": {"impressionist", "painting"},
     "chinese-waterfall": {"chinese", "ink", "painting"}, "munch-clouds": {"style", "edvard", "munch"},
     "vaporwave-ocean": {"vaporwave", "digital", "art"}, "surreal-river": {"style", "salvador", "dali"},
     "pastel-lake": {"pastel", "drawing"}, "stained-glass-waterfall": {"stained", "glass", "art"},
@@ -64,6 +66,15 @@ def test_the_paper_example_rewrites_as_the_paper_describes():
     rewrite = rewrite_prompt("a large river flowing in front of a mountain in the style of starry nights painting")
     assert rewrite.twin_prompt == "river, mountain, nature, bright, realistic, photography, 4k, 8k"
     assert rewrite.region == "river" and rewrite.direction is None and rewrite.notes == []
+
+
+@pytest.mark.parametrize("prompt, twin", [
+    ("a river in the valley in anime style", "river, valley"),
+    ("a lake with rocks in the style of Monet, at dawn", "lake, rocks, dawn"),
+    ("a waterfall, oil painting by Claude Monet, in a forest", "waterfall, forest"),
+])
+def test_style_clauses_end_where_the_scene_goes_on(prompt, twin):
+    assert rewrite_prompt(prompt).twin_prompt == twin + ", nature, bright, realistic, photography, 4k, 8k"
 
 
 def test_region_is_the_first_animatable_noun_unless_given():

@@ -33,9 +33,11 @@ def test_the_three_stages_run_a_prompt_list_cache_items_and_record_bad_ones(pref
     from flows.twin_flows import attention_flow, rewrite_flow, twins_flow
 
     params = small_params(tmp_path)
-    run = lambda: (rewrite_flow(params, out_dir=str(tmp_path / "rewrite")).set_index("id"),
-                   twins_flow(params, rewrites=str(tmp_path / "rewrite"), out_dir=str(tmp_path / "twins")).set_index("id"),
-                   attention_flow(params, twins=str(tmp_path / "twins"), out_dir=str(tmp_path / "attention")).set_index("id"))
+    folders = {name: str(tmp_path / name) for name in ("rewrite", "twins", "attention")}
+    run = lambda: tuple(manifest.set_index("id") for manifest in (
+        rewrite_flow(params, out_dir=folders["rewrite"]),
+        twins_flow(params, rewrites=folders["rewrite"], out_dir=folders["twins"]),
+        attention_flow(params, twins=folders["twins"], out_dir=folders["attention"])))
     rewrite, twins, attention = run()
     good, bad = ["river", "sea"], ["castle", "empty", "no-noun"]
     for manifest in (rewrite, twins, attention):
