@@ -171,8 +171,12 @@ def default_detector_path() -> Path:
     return models_dir() / "i3d" / "i3d_kinetics400.pt"
 
 
+@lru_cache(maxsize=2)
 def random_detector(seed: int = 0) -> Detector:
-    """A seeded random-weight InceptionI3d (He-normal convolutions, so activations neither vanish nor explode)."""
+    """A seeded random-weight InceptionI3d (He-normal convolutions, so activations neither vanish nor explode).
+
+    Memoised per process: treat the returned detector as read-only.
+    """
     generator = torch.Generator().manual_seed(seed)
     model = InceptionI3d()
     for module in model.modules():

@@ -22,6 +22,7 @@ for _name, _value in {
     "PREFECT_LOGGING_LEVEL": "WARNING",
 }.items():
     os.environ.setdefault(_name, _value)
+Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect does not create its parents
 
 import pandas as pd  # noqa: E402
 from prefect import task  # noqa: E402
