@@ -33,13 +33,14 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, print the FVD lines and where everything was written."""
     import json
 
-    from flows.evaluate import evaluate_flow
+    from flows.evaluate import evaluate_flow, evaluation_settings
     from flows.params import load_params
 
     params = load_params(args.params) if Path(args.params).is_file() else {"run": {"executor": "local"}}
     overrides = {"i3d": args.i3d, "margin": args.margin, "lpips": args.lpips,
                  "protocols": None if args.protocols is None else [p for p in args.protocols.split(",") if p]}
     params["evaluate"] = {**(params.get("evaluate") or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    evaluation_settings(params)  # bad settings or a missing detector: say so before starting Prefect
     out = Path(args.out)
     manifest = evaluate_flow(params, real=args.real, fake=args.fake, out_dir=str(out),
                              metrics_path=str(out / "metrics.json"), plots_path=str(out / "per_video.csv"),

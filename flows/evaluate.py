@@ -134,15 +134,23 @@ def write_outputs(manifest: pd.DataFrame, fvd: list[dict], detector: str, out_di
     return metrics
 
 
+def evaluation_settings(params: dict) -> dict:
+    """The ``evaluate`` section over the defaults, checked: known protocols, a detector that loads."""
+    settings = {**DEFAULTS, **(params.get("evaluate") or {})}
+    for name in settings["protocols"]:
+        get_protocol(name)
+    if settings["protocols"]:
+        load_detector(settings["i3d"])  # a missing file says where to put one
+    return settings
+
+
 @flow(name="evaluate", task_runner=ThreadPoolTaskRunner(max_workers=16))
 def evaluate_flow(params: dict, real: str = "data/synth", fake: str = "data/animate", out_dir: str = "data/evaluate",
                   metrics_path: str = "data/metrics/evaluate.json",
                   plots_path: str = "data/plots/evaluate_per_video.csv", masks: str | None = None) -> pd.DataFrame:
     """Evaluate the videos of ``fake`` against those of ``real`` → the manifest (one row per video)."""
-    settings = {**DEFAULTS, **(params.get("evaluate") or {})}
-    detector = load_detector(settings["i3d"]) if settings["protocols"] else None  # fail early, saying where
-    for name in settings["protocols"]:
-        get_protocol(name)
+    settings = evaluation_settings(params)
+    detector = load_detector(settings["i3d"]) if settings["protocols"] else None
     real_videos, fake_videos = find_videos(real), find_videos(fake)
     models = model_files(settings)
     masks_dir = Path(masks) if masks else None
