@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.ndimage import gaussian_filter1d
 
-from stages.video_metrics import (SSIM_C1, SSIM_C2, estimate_moving_mask, ms_ssim, seam_ratio, static_drift,
-                                  video_metrics)
+from stages.video_metrics import (SSIM_C1, SSIM_C2, estimate_moving_mask, load_lpips, ms_ssim, seam_ratio,
+                                  static_drift, video_metrics)
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 24
 
@@ -122,3 +123,23 @@ def test_estimated_mask_finds_the_moving_band():
     frames, moving = looping_video()
     estimate = estimate_moving_mask(frames)
     assert (estimate == moving).mean() > 0.98
+
+
+class MeanAbsoluteDifference(torch.nn.Module):
+    """A stand-in perceptual distance with a known value, saved as TorchScript like a real LPIPS would be."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x - y).abs().mean(dim=(1, 2, 3))
+
+
+def test_lpips_from_a_local_torchscript_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CINEMAGRAPH_MODELS", str(tmp_path))
+    assert load_lpips() is None  # absent: the metric is left out, not an error
+    path = tmp_path / "lpips" / "lpips.pt"
+    path.parent.mkdir()
+    torch.jit.script(MeanAbsoluteDifference()).save(str(path))
+    frames, moving = looping_video()
+    shifted = frames.copy()
+    shifted[:, ~moving] += 10  # +10 everywhere static: the moving band is replaced by the input's anyway
+    metrics = video_metrics(shifted, frames[0], moving, lpips=load_lpips())
+    assert metrics["static_lpips"] == pytest.approx(10 / 127.5 * (~moving).mean(), rel=1e-5)
