@@ -17,9 +17,8 @@ import json
 import math
 from pathlib import Path
 
-from tasks.prefect_task import run_stage  # first: it sets Prefect's environment before Prefect loads
-
-import numpy as np  # noqa: I001
+import tasks.prefect_task  # noqa: F401  first: it sets Prefect's environment before Prefect loads
+import numpy as np
 import pandas as pd
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -30,6 +29,7 @@ from stages.i3d import RANDOM, default_detector_path, load_detector
 from stages.video_metrics import default_lpips_path
 from tasks.batch import Item
 from tasks.evaluate import EVALUATE
+from tasks.prefect_task import run_stage
 from tasks.video_sets import VideoEntry, find_videos
 
 DEFAULTS = {"i3d": None, "protocols": ["fvd16", "fvd60"], "margin": 0, "mask_threshold": 2.0, "lpips": None}

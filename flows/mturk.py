@@ -145,9 +145,9 @@ def export_batch(ours: str | Path, baselines: dict[str, str | Path], out_dir: st
                 corruption_seed = settings.seed * 1_000_003 + hit_index * 97 + trial.slot
                 writer.write(trial.left, trial.left_token, clean, corruption_seed)
                 writer.write(trial.right, trial.right_token, clean, corruption_seed)
-    sources_of = {(m, i): str(entry.video) for m, entries in sources.items() for i, entry in entries.items()}
-    manifest["left_source"] = [sources_of.get((m, i), "") for m, i in zip(manifest.left_method, manifest["item"])]
-    manifest["right_source"] = [sources_of.get((m, i), "") for m, i in zip(manifest.right_method, manifest["item"])]
+    for side, other in (("left", "right"), ("right", "left")):  # a corrupted video's source is its clean twin
+        methods = manifest[f"{side}_method"].where(manifest[f"{side}_method"] != CATCH, manifest[f"{other}_method"])
+        manifest[f"{side}_source"] = [str(sources[m][i].video) for m, i in zip(methods, manifest["item"])]
     slots = settings.pairs_per_hit + settings.catch_per_hit
     url = base_url.rstrip("/") + f"/{VIDEO_FOLDER}/" if base_url else f"{VIDEO_FOLDER}/"
     pd.DataFrame(_rows(hits, url)).to_csv(out_dir / "input.csv", index=False)

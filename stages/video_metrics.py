@@ -42,7 +42,7 @@ def estimate_moving_mask(frames: np.ndarray, threshold: float = 2.0) -> np.ndarr
 
     A 5×5 median filter removes isolated pixels (codec noise) and fills pin-holes.
     """
-    gray = frames.astype(np.float32).mean(axis=3)
+    gray = frames.mean(axis=3, dtype=np.float32)
     moving = (gray.std(axis=0) > threshold).astype(np.uint8) * 255
     return cv2.medianBlur(moving, 5) > 127
 
@@ -151,11 +151,15 @@ def static_ms_ssim(frames: np.ndarray, image: np.ndarray, static: np.ndarray) ->
 
 def frame_differences(frames: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
     """Mean absolute difference (0–255) of each consecutive pair of frames over ``region`` → (N − 1,)."""
-    pixels = frames if region is None else frames[:, region]
-    if pixels.size == 0 or len(frames) < 2:
+    if (region is not None and not region.any()) or len(frames) < 2:
         return np.zeros(0)
-    values = pixels.reshape(len(frames), -1).astype(np.int16)
-    return np.abs(np.diff(values, axis=0)).mean(axis=1)
+    differences, previous = [], None
+    for frame in frames:  # one pair at a time: long, large videos stay within memory
+        values = (frame if region is None else frame[region]).astype(np.int16)
+        if previous is not None:
+            differences.append(np.abs(values - previous).mean())
+        previous = values
+    return np.array(differences)
 
 
 def static_flicker(frames: np.ndarray, static: np.ndarray) -> float:
@@ -168,10 +172,11 @@ def static_drift(frames: np.ndarray, static: np.ndarray) -> float:
     """Mean over static pixels of |least-squares slope of intensity over time| × (N − 1), 0–255."""
     if not static.any() or len(frames) < 2:
         return float("nan")
-    values = frames[:, static].astype(np.float64).mean(axis=-1)  # (N, pixels), gray
-    time = np.arange(len(frames), dtype=np.float64)
-    time -= time.mean()
-    slopes = time @ (values - values.mean(axis=0)) / np.sum(time**2)
+    time = np.arange(len(frames), dtype=np.float64) - (len(frames) - 1) / 2.0  # centred: Σ time = 0
+    weighted = np.zeros(int(static.sum()))
+    for offset, frame in zip(time, frames):
+        weighted += offset * frame[static].mean(axis=-1, dtype=np.float64)  # gray
+    slopes = weighted / np.sum(time**2)
     return float(np.mean(np.abs(slopes)) * (len(frames) - 1))
 
 

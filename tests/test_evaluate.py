@@ -66,7 +66,7 @@ def test_evaluate_step_writes_metrics_and_features(folders, tmp_path):
     still = evaluate_video(item_for("fake", fake["clip0"], real["clip0"], None, {}), params, tmp_path / "a")
     drifting = evaluate_video(item_for("fake", fake["clip1"], real["clip1"], None, {}),
                               {**params, "protocols": []}, tmp_path / "b")
-    assert still["static_rmse"] == 0.0 and still["static_drift"] == 0.0 and still["fvd_protocols"] == "fvd16"
+    assert still["static_rmse"] == 0.0 and still["static_drift"] < 1e-9 and still["fvd_protocols"] == "fvd16"
     assert drifting["static_drift"] == pytest.approx(FRAMES - 1, rel=0.02)
     with np.load(tmp_path / "a" / "features.npz") as features:
         assert set(features) == {"fvd16"} and features["fvd16"].shape == (400,)

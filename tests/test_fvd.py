@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from safetensors.torch import save_file
 
 from stages.errors import InputError
 from stages.fvd import (PROTOCOLS, FVDScore, frechet_distance, fvd_from_features, gaussian_statistics,
@@ -104,15 +105,34 @@ def test_random_detector_features_and_fvd_of_videos():
     assert random_detector(0).sha256 == detector.sha256 != random_detector(1).sha256
 
 
+class FeatureSwitchI3d(torch.nn.Module):
+    """The call signature of the TorchScript port of the TF-Hub FVD detector: logits only when asked."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, rescale: bool = True, resize: bool = True,
+                return_features: bool = False) -> torch.Tensor:
+        logits = self.model(x)
+        if rescale or resize or not return_features:
+            return torch.softmax(logits, dim=1)
+        return logits
+
+
 def test_detector_files_state_dict_and_torchscript(tmp_path):
     reference = random_detector(3)
     state_path = tmp_path / "i3d_state.pt"
-    torch.save(reference.model.state_dict(), state_path)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in reference.model.state_dict().items()}}, state_path)
+    safetensors_path = tmp_path / "i3d.safetensors"
+    save_file(reference.model.state_dict(), str(safetensors_path))
     script_path = tmp_path / "i3d_script.pt"
     torch.jit.script(reference.model).save(str(script_path))
+    switch_path = tmp_path / "i3d_torchscript.pt"
+    torch.jit.script(FeatureSwitchI3d(reference.model)).save(str(switch_path))
     videos = torch.rand(1, 3, 9, 224, 224) * 2 - 1
     expected = reference(videos)
-    for path in (state_path, script_path):
+    for path in (state_path, safetensors_path, script_path, switch_path):
         detector = load_detector(path)
         assert len(detector.sha256) == 64 and detector.source.endswith(path.name)
         torch.testing.assert_close(detector(videos), expected, rtol=1e-4, atol=1e-4)

@@ -36,7 +36,7 @@ def test_perfect_loop_scores_seam_ratio_one_and_no_static_change():
     frames, moving = looping_video()
     metrics = video_metrics(frames, frames[0], moving)
     assert metrics["seam_ratio"] == pytest.approx(1.0, abs=0.05)
-    assert metrics["static_drift"] == 0.0
+    assert metrics["static_drift"] == pytest.approx(0.0, abs=1e-9)
     assert metrics["static_flicker"] == 0.0
     assert metrics["static_rmse"] == 0.0
     assert metrics["static_ms_ssim"] == pytest.approx(1.0, abs=1e-9)
