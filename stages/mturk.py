@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, field
+from typing import Collection
 
 import cv2
 import numpy as np
@@ -121,12 +122,13 @@ def balanced_sides(count: int, rng: np.random.Generator) -> list[str]:
     return sides
 
 
-def plan_study(ours: dict[str, str], baselines: dict[str, dict[str, str]], settings: StudySettings,
+def plan_study(ours: Collection[str], baselines: dict[str, Collection[str]], settings: StudySettings,
                prompts: dict[str, str] | None = None) -> list[Hit]:
-    """The HITs of a study. ``ours``/``baselines[name]``: {item id: anything} of the videos each method has.
+    """The HITs of a study. ``ours``/``baselines[name]``: the item ids each method has a video for.
 
     Items missing from either side of a comparison are left out of it. Catch trials use clean videos drawn
-    in turn from every method's items.
+    in turn from every method's items; a short last HIT is filled up with extra catch trials, so every HIT
+    has the same slots.
     """
     settings.check()
     prompts = prompts or {}
