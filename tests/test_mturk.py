@@ -32,7 +32,8 @@ def test_plan_balances_sides_and_adds_catch_trials_to_every_hit():
     catch = manifest[manifest.is_catch]
     assert set(catch.left_method).union(catch.right_method) >= {CATCH}
     assert set(catch.correct_side) == {"left", "right"}
-    tokens = pd.concat([manifest.trial_id, manifest.left_token, manifest.right_token, manifest.hit_id.drop_duplicates()])
+    tokens = pd.concat([manifest.trial_id, manifest.left_token, manifest.right_token,
+                        manifest.hit_id.drop_duplicates()])
     assert tokens.is_unique and tokens.str.fullmatch(r"[0-9a-f]{16}").all()
 
 
@@ -85,7 +86,8 @@ def synthetic_results() -> tuple[pd.DataFrame, pd.DataFrame]:
     for worker in range(HONEST_WORKERS):
         favourable = 18 if worker % 2 == 0 else 10
         mine = [hits[(worker + 8 * j) % 40] for j in range(HITS_PER_WORKER)]
-        verdicts = {c: iter(rng.permutation([True] * favourable + [False] * (20 - favourable))) for c in ("motion", "looks")}
+        verdicts = {criterion: iter(rng.permutation([True] * favourable + [False] * (20 - favourable)))
+                    for criterion in ("motion", "looks")}
 
         def honest(trial, criterion, verdicts=verdicts):
             if trial.is_catch:
