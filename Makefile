@@ -16,7 +16,8 @@ setup: $(VENV)/.installed browser
 
 # Headless Chromium for the study-page tests: installed from Debian when missing and we may (root + apt-get).
 browser:
-	@if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	@if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1 \
+		&& command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	fi
 

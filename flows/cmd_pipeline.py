@@ -16,7 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the stage; failed items are printed and recorded in the manifest, the rest complete (exit 0)."""
+    """Run the stage; failed items are printed and recorded in the manifest while the rest complete.
+
+    Exit 0 unless every item failed (then something systemic is wrong and DVC must not record the stage).
+    """
     from flows.pipeline import FLOWS
     from stages.errors import InputError
 
@@ -28,4 +31,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.stage}: {row.id} failed: {row.error}")
     counts = manifest.status.value_counts().to_dict()
     print(f"{args.stage}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
-    return 0
+    return 1 if len(failed) and len(failed) == len(manifest) else 0

@@ -17,7 +17,6 @@ import json
 import math
 from pathlib import Path
 
-import tasks.prefect_task  # noqa: F401  first: it sets Prefect's environment before Prefect loads
 import numpy as np
 import pandas as pd
 from prefect import flow

@@ -6,7 +6,6 @@ import html
 import json
 from pathlib import Path
 
-import tasks.prefect_task  # noqa: F401  first: it sets Prefect's environment before Prefect loads
 import pandas as pd
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner

@@ -10,30 +10,21 @@ cached, and retried by the next run; finished ones are never redone.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
-for _name, _value in {
-    "PREFECT_HOME": str(Path(".cache/prefect").resolve()),
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-}.items():
-    os.environ.setdefault(_name, _value)
-Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect does not create its parents
+import tasks.prefect_env  # noqa: F401  (must precede the first import of prefect)
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import CachePolicy
+from prefect.futures import as_completed
+from tqdm import tqdm
 
-import pandas as pd  # noqa: E402
-from prefect import task  # noqa: E402
-from prefect.cache_policies import CachePolicy  # noqa: E402
-from prefect.futures import as_completed  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from stages.errors import InputError  # noqa: E402
-from tasks.batch import Item, ItemStep, item_key  # noqa: E402
-from tasks.executor import LocalExecutor, RayExecutor, make_executor  # noqa: E402
-from tasks.store import Store  # noqa: E402
+from stages.errors import InputError
+from tasks.batch import Item, ItemStep, item_key
+from tasks.executor import LocalExecutor, RayExecutor, make_executor
+from tasks.store import Store
 
 
 class StoreKeyPolicy(CachePolicy):
@@ -52,15 +43,17 @@ class ItemFailed(Exception):
 
 
 _executors: dict[str, LocalExecutor | RayExecutor] = {}
+_executors_lock = threading.Lock()
 _local_lock = threading.Lock()
 
 
 def executor_for(settings: dict) -> LocalExecutor | RayExecutor:
     """One executor per process and settings (Ray is started once)."""
     name = json.dumps(settings, sort_keys=True)
-    if name not in _executors:
-        _executors[name] = make_executor(settings)
-    return _executors[name]
+    with _executors_lock:
+        if name not in _executors:
+            _executors[name] = make_executor(settings)
+        return _executors[name]
 
 
 @task(cache_policy=StoreKeyPolicy(), persist_result=True, retries=0)
@@ -86,6 +79,7 @@ def run_stage(step: ItemStep, items: list[Item], params: dict, out_dir: str | Pa
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store = Store(run.get("store", ".cache/store"))
+    executor_for(run)  # start Ray (once) before items are submitted from several threads
     task_run = process_item.with_options(name=step.name, retries=int(run.get("retries", 0)))
     rows, futures = [], {}
     for item in items:

@@ -74,7 +74,7 @@ def test_evaluate_step_writes_metrics_and_features(folders, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_command(folders, tmp_path, monkeypatch, capsys):
+def test_evaluate_command(prefect_server, folders, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no params.yaml here: defaults, items run in this process
     (folders / "fake" / "broken.mp4").write_bytes(b"not a video")
     try:
