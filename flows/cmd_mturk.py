@@ -66,6 +66,9 @@ def run_export(args: argparse.Namespace) -> int:
     hits = manifest.hit_id.nunique()
     print(f"mturk export: {hits} HITs, {int((~manifest.is_catch).sum())} pairs, {int(manifest.is_catch.sum())} "
           f"catch trials, {args.assignments} assignments each → {args.out}")
+    excluded = Path(args.out) / "excluded.csv"
+    if excluded.is_file():
+        print(f"mturk export: some videos could not be read and were left out: see {excluded}")
     if not args.base_url:
         print("mturk export: input.csv points at relative videos/ paths; for Mechanical Turk serve videos/ "
               "and export again with --base-url")

@@ -7,7 +7,8 @@ A batch folder holds what launching a paired study needs, and nothing a worker s
 - ``videos/<token>.mp4``: every video shown, re-encoded alike (H.264), under opaque per-appearance names;
 - ``study.html``: the same HITs as a local page that runs offline and saves answers in the results format;
 - ``settings.json``: CreateHIT settings (reward, 5 assignments, qualification requirements) and the layout;
-- ``manifest.parquet``: private: which method is on which side, the catch trials, the seed.
+- ``manifest.parquet``: private: which method is on which side, the catch trials, the seed;
+- ``excluded.csv``: private, only when some video could not be read: which, and why (the rest go on).
 
 Host ``videos/`` where workers can load it and pass that address as ``base_url`` so input.csv points there.
 """
@@ -35,6 +36,7 @@ from tasks.video_sets import VideoEntry, find_videos, read_prompts
 matplotlib.use("Agg")
 
 VIDEO_FOLDER = "videos"
+EXCLUDED = "excluded.csv"
 DEFAULT_FPS = 30.0
 NUMBER_HITS_APPROVED = "00000000000000000040"  # Mechanical Turk's system qualification types
 PERCENT_ASSIGNMENTS_APPROVED = "000000000000000000L0"
@@ -104,6 +106,22 @@ class VideoWriter:
         return target
 
 
+def readable_videos(found: dict[str, dict[str, VideoEntry]]) -> tuple[dict[str, dict[str, VideoEntry]], list[dict]]:
+    """The videos whose first frame decodes, per method and item, and a record of each one that does not."""
+    readable: dict[str, dict[str, VideoEntry]] = {}
+    excluded = []
+    for method, entries in found.items():
+        readable[method] = {}
+        for item, entry in entries.items():
+            try:
+                read_video(entry.video, max_frames=1)
+            except InputError as error:
+                excluded.append({"method": method, "item": item, "video": str(entry.video), "error": str(error)})
+            else:
+                readable[method][item] = entry
+    return readable, excluded
+
+
 def _rows(hits: list[Hit], video_url: str) -> list[dict[str, str]]:
     """input.csv rows: videos addressed as ``video_url + <token>.mp4``."""
     rows = []
@@ -129,7 +147,11 @@ def export_batch(ours: str | Path, baselines: dict[str, str | Path], out_dir: st
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise InputError(f"{out_dir} is not empty: give a new folder for the batch")
-    sources = {OURS: find_videos(ours), **{name: find_videos(folder) for name, folder in baselines.items()}}
+    found = {OURS: find_videos(ours), **{name: find_videos(folder) for name, folder in baselines.items()}}
+    sources, excluded = readable_videos(found)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if excluded:
+        pd.DataFrame(excluded).to_csv(out_dir / EXCLUDED, index=False)
     prompts = {item: entry.prompt for item, entry in sources[OURS].items() if entry.prompt}
     if prompts_file:
         prompts.update(read_prompts(prompts_file))

@@ -28,12 +28,18 @@ def folders(tmp_path_factory):
 
 def test_export_then_analyze(folders, tmp_path, capsys):
     batch = tmp_path / "batch"
+    broken = folders / "slr_sfs" / "clip9.mp4"
+    broken.write_bytes(b"not a video")  # a bad video is left out and recorded; the batch goes on
     code = main(["mturk", "export", "--ours", str(folders / "ours"), "--baseline", f"holynski={folders / 'holynski'}",
                  "--baseline", f"slr_sfs={folders / 'slr_sfs'}", "-o", str(batch), "--pairs-per-hit", "2",
                  "--base-url", "https://example.org/study/", "--seed", "4"])
+    broken.unlink()
     assert code == 0
     assert {p.name for p in batch.iterdir()} == {"input.csv", "template.html", "study.html", "manifest.parquet",
-                                                 "settings.json", "videos"}
+                                                 "settings.json", "videos", "excluded.csv"}
+    excluded = pd.read_csv(batch / "excluded.csv")
+    assert excluded[["method", "item"]].values.tolist() == [["slr_sfs", "clip9"]]
+    assert "left out" in capsys.readouterr().out
     manifest = pd.read_parquet(batch / "manifest.parquet")
     assert (~manifest.is_catch).sum() == 6 and manifest.hit_id.nunique() == 3
     assert set(manifest.comparison) == {"holynski", "slr_sfs", "catch"}
