@@ -149,34 +149,37 @@ def export_batch(ours: str | Path, baselines: dict[str, str | Path], out_dir: st
         raise InputError(f"{out_dir} is not empty: give a new folder for the batch")
     found = {OURS: find_videos(ours), **{name: find_videos(folder) for name, folder in baselines.items()}}
     sources, excluded = readable_videos(found)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if excluded:
-        pd.DataFrame(excluded).to_csv(out_dir / EXCLUDED, index=False)
     prompts = {item: entry.prompt for item, entry in sources[OURS].items() if entry.prompt}
     if prompts_file:
         prompts.update(read_prompts(prompts_file))
     hits = plan_study(sources[OURS], {name: sources[name] for name in baselines}, settings, prompts)
-    videos = out_dir / VIDEO_FOLDER
-    videos.mkdir(parents=True)
     manifest = manifest_frame(hits, settings)
-    with tempfile.TemporaryDirectory() as work:
-        writer = VideoWriter(sources, videos, Path(work))
+    for side, other in (("left", "right"), ("right", "left")):  # a corrupted video's source is its clean twin
+        methods = manifest[f"{side}_method"].where(manifest[f"{side}_method"] != CATCH, manifest[f"{other}_method"])
+        manifest[f"{side}_source"] = [str(sources[m][i].video) for m, i in zip(methods, manifest["item"])]
+    slots = settings.pairs_per_hit + settings.catch_per_hit
+    url = base_url.rstrip("/") + f"/{VIDEO_FOLDER}/" if base_url else f"{VIDEO_FOLDER}/"
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as partial:
+        staging = Path(partial) / "batch"  # written here, renamed into place once complete
+        (staging / VIDEO_FOLDER).mkdir(parents=True)
+        writer = VideoWriter(sources, staging / VIDEO_FOLDER, Path(partial))
         for hit_index, hit in enumerate(hits):
             for trial in hit.trials:
                 clean = trial.right if trial.left[0] == CATCH else trial.left
                 corruption_seed = settings.seed * 1_000_003 + hit_index * 97 + trial.slot
                 writer.write(trial.left, trial.left_token, clean, corruption_seed)
                 writer.write(trial.right, trial.right_token, clean, corruption_seed)
-    for side, other in (("left", "right"), ("right", "left")):  # a corrupted video's source is its clean twin
-        methods = manifest[f"{side}_method"].where(manifest[f"{side}_method"] != CATCH, manifest[f"{other}_method"])
-        manifest[f"{side}_source"] = [str(sources[m][i].video) for m, i in zip(methods, manifest["item"])]
-    slots = settings.pairs_per_hit + settings.catch_per_hit
-    url = base_url.rstrip("/") + f"/{VIDEO_FOLDER}/" if base_url else f"{VIDEO_FOLDER}/"
-    pd.DataFrame(_rows(hits, url)).to_csv(out_dir / "input.csv", index=False)
-    (out_dir / "template.html").write_text(hit_template(slots))
-    (out_dir / "study.html").write_text(study_page(slots, _rows(hits, f"{VIDEO_FOLDER}/")))
-    (out_dir / "settings.json").write_text(json.dumps(hit_settings(settings, slots, len(hits)), indent=2))
-    manifest.to_parquet(out_dir / "manifest.parquet", index=False)
+        pd.DataFrame(_rows(hits, url)).to_csv(staging / "input.csv", index=False)
+        (staging / "template.html").write_text(hit_template(slots))
+        (staging / "study.html").write_text(study_page(slots, _rows(hits, f"{VIDEO_FOLDER}/")))
+        (staging / "settings.json").write_text(json.dumps(hit_settings(settings, slots, len(hits)), indent=2))
+        manifest.to_parquet(staging / "manifest.parquet", index=False)
+        if excluded:
+            pd.DataFrame(excluded).to_csv(staging / EXCLUDED, index=False)
+        if out_dir.exists():
+            out_dir.rmdir()  # empty, checked above
+        staging.rename(out_dir)
     return manifest
 
 
