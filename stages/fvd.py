@@ -9,7 +9,7 @@ carries N, and scores with different N (or protocol, or detector) refuse to be c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -130,10 +130,6 @@ class FVDScore:
         """``self.value - other.value`` after checking that the two are comparable."""
         self.check_comparable(other)
         return self.value - other.value
-
-    def to_dict(self) -> dict:
-        """A flat JSON-able dict."""
-        return asdict(self)
 
 
 def score(real: np.ndarray, fake: np.ndarray, protocol: str, detector_sha256: str) -> FVDScore:

@@ -1,9 +1,9 @@
 """Inception-I3D (Carreira & Zisserman, CVPR 2017): the video classifier whose logits FVD compares.
 
 ``InceptionI3d`` maps videos float32 (B, 3, T, 224, 224) in [-1, 1] to Kinetics-400 logits (B, 400),
-averaged over time; it needs T >= 9. Layer and parameter names follow the Kinetics-400 checkpoints most
-PyTorch ports publish (``Conv3d_1a_7x7.conv3d.weight``, ``Mixed_3b.b1b.bn.running_mean``,
-``logits.conv3d.bias``), so such a state dict loads as it is.
+averaged over time; it needs T >= 9. Layer and parameter names follow the widely used PyTorch port of the
+Kinetics-400 checkpoints (``Conv3d_1a_7x7.conv3d.weight``, ``Mixed_3b.b1b.bn.running_mean``,
+``logits.conv3d.bias``), so a state dict with those names loads as it is.
 
 The detector comes from a local file (nothing is downloaded):
 
@@ -39,7 +39,6 @@ from stages.errors import InputError
 from stages.local_models import models_dir
 
 FEATURE_DIM = 400
-MIN_FRAMES = 9
 SIZE = 224
 RANDOM = "random"
 
@@ -212,7 +211,10 @@ def _is_torchscript(path: Path) -> bool:
 
 def _torchscript_model(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
     """Load a TorchScript detector; pass the TF-Hub port's keyword arguments when its forward has them."""
-    module = torch.jit.load(str(path), map_location="cpu").eval()
+    try:
+        module = torch.jit.load(str(path), map_location="cpu").eval()
+    except RuntimeError as error:
+        raise InputError(f"cannot load the TorchScript detector {path}: {error}") from error
     arguments = {argument.name for argument in module.forward.schema.arguments}
     if {"rescale", "resize", "return_features"} <= arguments:
         return lambda videos: module(videos, rescale=False, resize=False, return_features=True)
@@ -224,7 +226,10 @@ def _state_dict_model(path: Path) -> InceptionI3d:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as error:
+            raise InputError(f"cannot read {path} as a safetensors state dict: {error}") from error
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -246,6 +251,7 @@ def _state_dict_model(path: Path) -> InceptionI3d:
 
 @lru_cache(maxsize=4)
 def _load_file(path: str, size: int, mtime_ns: int) -> Detector:
+    """Load a detector file (memoised on its path, size and modification time)."""
     file = Path(path)
     model = _torchscript_model(file) if _is_torchscript(file) else _state_dict_model(file)
     return Detector(model, str(file), file_sha256(file))
@@ -257,8 +263,10 @@ def load_detector(spec: str | Path | None = None) -> Detector:
     A missing file raises InputError saying where to put one. Loaded files are memoised per process.
     """
     if spec is not None and str(spec).split(":")[0] == RANDOM:
-        seed = str(spec).partition(":")[2]
-        return random_detector(int(seed) if seed else 0)
+        seed = str(spec).partition(":")[2] or "0"
+        if not seed.isdigit():
+            raise InputError(f"bad detector {spec!r}: write 'random' or 'random:SEED' with a whole number")
+        return random_detector(int(seed))
     path = Path(spec).expanduser() if spec is not None else default_detector_path()
     if not path.is_file():
         raise InputError(
