@@ -10,6 +10,7 @@ import pandas as pd
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.evaluate import evaluate_flow
 from stages.eulerian import list_clips
 from tasks.animate import ANIMATE
 from tasks.batch import Item
@@ -64,7 +65,7 @@ def write_gallery(manifest: pd.DataFrame, out_dir: Path) -> None:
     (out_dir / "index.html").write_text(page)
 
 
-FLOWS = {"synth": synth_flow, "animate": animate_flow}
+FLOWS = {"synth": synth_flow, "animate": animate_flow, "evaluate": evaluate_flow}
 
 from flows.twin_flows import TWIN_FLOWS  # noqa: E402  (rewrite, twins, attention)
 

@@ -25,15 +25,16 @@ def test_euler_integration_is_exact_on_a_linear_field():
 
 
 def test_bilinear_splat_spreads_weight_as_computed_by_hand():
-    points = torch.tensor([[1.25, 2.5]])  # x = 1.25, y = 2.5
-    splat = splat_bilinear(4 * 4, 4, points, torch.tensor([[2.0]]), torch.tensor([1.0]))
-    weights = splat[:, 1].view(4, 4)
+    points = torch.tensor([[1.25, 2.5], [-7.0, 1.0], [2.0, 30.0]])  # x, y; the last two are off the image
+    splat = splat_bilinear(points, torch.tensor([[2.0, 9.0, 9.0]]), torch.ones(3), 4, 4)
+    assert splat.shape == (2, 4, 4)
+    weights = splat[1]
     assert weights[2, 1] == pytest.approx(0.75 * 0.5)
     assert weights[2, 2] == pytest.approx(0.25 * 0.5)
     assert weights[3, 1] == pytest.approx(0.75 * 0.5)
     assert weights[3, 2] == pytest.approx(0.25 * 0.5)
     assert weights.sum() == pytest.approx(1.0)
-    torch.testing.assert_close(splat[:, 0], 2.0 * splat[:, 1])
+    torch.testing.assert_close(splat[0], 2.0 * splat[1])
 
 
 def test_fill_holes_keeps_known_pixels_and_fills_from_neighbours():
