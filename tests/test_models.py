@@ -12,6 +12,7 @@ from stages.models import (ModelOptions, byte_level_tokenizer, byte_level_vocabu
 from stages.twins import (TwinOptions, cached_attention_layers, generate_twins, injected_attention_layers)
 
 SMALL = TwinOptions(height=64, width=64, steps=3)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,10 @@ def test_a_real_profile_loads_a_local_folder_and_gives_the_same_twins(tiny, tmp_
     assert loaded.name == "sd15" and loaded.dtype == torch.float32
     ours = generate_twins(tiny, "a river", "river", 0, SMALL)
     theirs = generate_twins(loaded, "a river", "river", 0, SMALL)
-    assert np.array_equal(ours.artistic, theirs.artistic) and np.array_equal(ours.realistic, theirs.realistic)
+    # Same weights; kernels may round differently (e.g. the text encoder's attention implementation).
+    for mine, loaded_latents in ((ours.artistic_latents, theirs.artistic_latents),
+                                 (ours.realistic_latents, theirs.realistic_latents)):
+        assert torch.allclose(mine, loaded_latents, rtol=0, atol=1e-4 * float(mine.abs().max()))
 
 
 def test_a_real_profile_is_found_in_the_hugging_face_cache_offline(tiny, tmp_path, monkeypatch):

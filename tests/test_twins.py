@@ -16,6 +16,7 @@ from stages.twins import TwinOptions, generate_twins
 PROMPT = "a large river flowing in front of a mountain in the style of starry nights painting"
 TWIN = "river, mountain, nature, bright, realistic, photography, 4k, 8k"
 SMALL = dict(height=64, width=64, steps=10)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -26,16 +27,6 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
     return float(np.mean((2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model's operations are too small to gain from threads, and threads waiting on each other
-    are slow on a busy machine: run this module on one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
