@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup repro test bench
+.PHONY: setup repro test bench browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +12,20 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed browser .cache/nltk_data/.ready
 
-repro: setup
+.cache/nltk_data/.ready: $(VENV)/.installed
+	$(BIN)/python -m stages.nltk_setup
+	touch $@
+
+# Headless Chromium for the study-page tests: installed from Debian when missing and we may (root + apt-get).
+browser:
+	@if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1 \
+		&& command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+repro: $(VENV)/.installed .cache/nltk_data/.ready
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: setup
@@ -22,3 +33,4 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/twins.py

@@ -15,6 +15,10 @@ from stages.errors import InputError
 COMMAND_MODULES = [
     "flows.cmd_animate",
     "flows.cmd_pipeline",
+    "flows.cmd_evaluate",
+    "flows.cmd_mturk",
+    "flows.cmd_rewrite",
+    "flows.cmd_twins",
 ]
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.evaluate import evaluate_flow
 from stages.eulerian import list_clips
 from flows.learned import train_flow_stage, train_frame_stage
 from tasks.animate import ANIMATE, learned_inputs
@@ -71,9 +72,14 @@ def write_gallery(manifest: pd.DataFrame, out_dir: Path) -> None:
 FLOWS = {
     "synth": synth_flow,
     "animate": animate_flow,
+    "evaluate": evaluate_flow,
     "synth_train": partial(synth_flow, out_dir="data/synth_train", section="synth_train"),
     "train_flow": train_flow_stage,
     "train_frame": train_frame_stage,
     "animate_learned": partial(animate_flow, out_dir="data/animate_learned",
                                metrics_path="data/metrics/animate_learned.json", section="animate_learned"),
 }
+
+from flows.twin_flows import TWIN_FLOWS  # noqa: E402  (rewrite, twins, attention)
+
+FLOWS.update(TWIN_FLOWS)

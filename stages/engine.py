@@ -43,25 +43,28 @@ def euler_displacements(flow: torch.Tensor, points: torch.Tensor, steps: int) ->
         yield displacement
 
 
-def splat_bilinear(target_size: int, width: int, points: torch.Tensor, values: torch.Tensor,
-                   weights: torch.Tensor) -> torch.Tensor:
-    """Softmax-splat ``values`` (K, C) with ``weights`` (K,) at ``points`` (K, 2) → (target_size, C + 1).
+def splat_bilinear(points: torch.Tensor, values: torch.Tensor, weights: torch.Tensor,
+                   height: int, width: int) -> torch.Tensor:
+    """Softmax-splat ``values`` (C, K) with ``weights`` (K,) at ``points`` (K, 2) (x, y) → (C + 1, H, W).
 
-    The result holds Σ w·v in the first C columns and Σ w in the last, over a row-major image of
-    ``width`` columns (``target_size`` = H·W); points outside the image are dropped.
+    Returns Σ w·v in the first C channels and Σ w in the last; each point spreads bilinearly over its four
+    neighbours. Points off the image land in a 2-pixel border that is cut away, so no bounds checks are
+    needed (indices are computed in float32: exact below 2^24 pixels).
     """
-    height = target_size // width
-    x0, y0 = torch.floor(points[:, 0]), torch.floor(points[:, 1])
-    fx, fy = points[:, 0] - x0, points[:, 1] - y0
-    payload = torch.cat([values * weights[:, None], weights[:, None]], dim=1)
-    accumulator = payload.new_zeros(target_size, payload.shape[1])
-    for dx, dy, share in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
-                          (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
-        cx, cy = x0 + dx, y0 + dy
-        inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height) & (share > 0)
-        index = (cy[inside] * width + cx[inside]).long()
-        accumulator.index_add_(0, index, payload[inside] * share[inside, None])
-    return accumulator
+    pad = 2
+    padded_width = width + 2 * pad
+    x = points[:, 0].clamp(-1.5, width + 0.5)
+    y = points[:, 1].clamp(-1.5, height + 0.5)
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = x - x0, y - y0
+    gx, gy = 1 - fx, 1 - fy
+    payload = torch.cat([values * weights, weights[None]])
+    channels = payload.shape[0]
+    index = ((y0 + pad) * padded_width + (x0 + pad)).long().expand(channels, -1)
+    accumulator = payload.new_zeros(channels, (height + 2 * pad) * padded_width)
+    for offset, share in ((0, gx * gy), (1, fx * gy), (padded_width, gx * fy), (padded_width + 1, fx * fy)):
+        accumulator[:, offset:].scatter_add_(1, index, payload * share)
+    return accumulator.view(channels, height + 2 * pad, padded_width)[:, pad:pad + height, pad:pad + width]
 
 
 def fill_holes(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -111,20 +114,27 @@ class LoopRenderer:
         if image.shape[:2] != mask.shape or flow.shape[1:] != mask.shape:
             raise InputError(f"image {image.shape[:2]}, mask {mask.shape} and flow {flow.shape[1:]} differ in size")
         self.frames, self.device = frames, torch.device(device)
-        self.image = image
         self.height, self.width = mask.shape
-        self._box = _bounding_box(mask, pad=2)
+        top, bottom, left, right = _bounding_box(mask, pad=2)
+        self._box = (top, bottom, left, right)
         rows, cols = np.nonzero(mask)
-        self._mask_index = torch.from_numpy(rows * self.width + cols).to(self.device)
-        self._points = torch.from_numpy(np.stack([cols, rows], 1).astype(np.float32)).to(self.device)
-        pixels = torch.from_numpy(image.reshape(-1, 3)).to(self.device).float() / 255.0
-        self._pixels = pixels
-        self._values = pixels[self._mask_index]
+        as_tensor = lambda array: torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        self._image = as_tensor(image)
+        self._mask_index = as_tensor(rows * self.width + cols)
+        self._box_index = as_tensor((rows - top) * (right - left) + (cols - left))
+        self._points = as_tensor(np.stack([cols, rows], 1).astype(np.float32))
+        self._box_origin = self._points.new_tensor([left, top])
+        box = as_tensor(image[top:bottom, left:right]).permute(2, 0, 1).float() / 255.0
+        self._box_static = box
+        self._box_outside = as_tensor(~mask[top:bottom, left:right])
+        static = box.reshape(3, -1)[:, self._box_index]
+        self._static = static
+        self._values = torch.cat([static, static], dim=1)
         z = torch.zeros(len(rows), device=self.device) if importance is None else \
-            torch.from_numpy(np.asarray(importance, np.float32)[rows, cols]).to(self.device)
+            as_tensor(np.asarray(importance, np.float32)[rows, cols])
         self._exp_z = torch.exp(z - z.max())
-        self._flow = torch.from_numpy(np.ascontiguousarray(flow, np.float32)).to(self.device)
-        self._feather = torch.from_numpy(feather_weights(mask, feather_px)[rows, cols]).to(self.device)
+        self._flow = as_tensor(flow.astype(np.float32))
+        self._feather = as_tensor(feather_weights(mask, feather_px)[rows, cols])
         self._backward = torch.stack(list(euler_displacements(-self._flow, self._points, frames)))
         self._forward_state: tuple[int, Iterator[torch.Tensor], torch.Tensor] | None = None
 
@@ -152,33 +162,19 @@ class LoopRenderer:
         if not 0 <= n <= self.frames:
             raise InputError(f"frame {n} is outside the loop 0..{self.frames}")
         alpha = 1.0 - n / self.frames
-        points = torch.cat([self._points + self._forward(n), self._points + self._backward[self.frames - n]])
+        local = self._points - self._box_origin
+        points = torch.cat([local + self._forward(n), local + self._backward[self.frames - n]])
         weights = torch.cat([self._exp_z * alpha, self._exp_z * (1.0 - alpha)])
-        values = torch.cat([self._values, self._values])
         top, bottom, left, right = self._box
-        box_width = right - left
-        local = points - points.new_tensor([left, top])
-        splat = splat_bilinear((bottom - top) * box_width, box_width, local, values, weights)
-        rendered = self._resolve(splat, top, bottom, left, right)
-        static = self._pixels[self._mask_index]
-        moving = self._feather[:, None] * rendered + (1.0 - self._feather[:, None]) * static
-        out = self._pixels.clone()
-        out[self._mask_index] = moving
-        return out.view(self.height, self.width, 3).mul(255).round().byte().cpu().numpy()
-
-    def _resolve(self, splat: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
-        """Normalise splatted sums inside the box, fill holes (static pixels count as known) → mask pixels (K, 3)."""
-        box_h, box_w = bottom - top, right - left
-        weight = splat[:, 3]
-        colour = splat[:, :3] / weight.clamp_min(1e-12)[:, None]
-        local_index = (self._mask_index // self.width - top) * box_w + (self._mask_index % self.width - left)
-        outside = torch.ones(box_h * box_w, dtype=torch.bool, device=self.device)
-        outside[local_index] = False
-        box_pixels = self._pixels.view(self.height, self.width, 3)[top:bottom, left:right].reshape(-1, 3)
-        known = (weight > 1e-6) | outside
-        colour = torch.where(outside[:, None], box_pixels, colour)
-        filled = fill_holes(colour.T.reshape(3, box_h, box_w), known.view(box_h, box_w).float())
-        return filled.reshape(3, -1).T[local_index]
+        splat = splat_bilinear(points, self._values, weights, bottom - top, right - left)
+        colour = splat[:3] / splat[3].clamp_min(1e-12)
+        colour = torch.where(self._box_outside, self._box_static, colour)  # static pixels are known
+        colour = fill_holes(colour, ((splat[3] > 1e-6) | self._box_outside).float())
+        moving = colour.reshape(3, -1)[:, self._box_index]
+        moving = self._feather * moving + (1.0 - self._feather) * self._static
+        out = self._image.clone()
+        out.view(-1, 3)[self._mask_index] = moving.T.mul(255.0).round_().clamp_(0, 255).byte()
+        return out.cpu().numpy()
 
 
 def _bounding_box(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:

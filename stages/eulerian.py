@@ -3,7 +3,8 @@
 A dataset folder holds, per clip ``<id>``: ``<id>_input.jpg`` (or ``.png``), ``<id>_gt.mp4`` (the looping
 ground-truth video), ``<id>_motion.pth`` (the average flow: an lz4-frame-compressed pickle of a float32
 array or tensor of shape (1, 2, H, W), pixels per frame) and, for synthetic scenes, ``<id>_mask.png``.
-Clips may sit directly in the folder or in split sub-folders (``train/``, ``validation/``).
+Clips may sit directly in the folder or in split sub-folders (``train/``, ``validation/``), or the folder
+may hold ``splits.json`` ({split: [ids]}) as our synthetic scenes do.
 ``captions.json`` ({id: caption}) may lie beside them.
 """
 
@@ -35,8 +36,11 @@ class Clip:
 
 
 def list_clips(root: str | Path, split: str | None = None) -> list[Clip]:
-    """Every clip under ``root`` (or ``root/split``), sorted by id."""
+    """Every clip under ``root`` (or of one split: ``root/split`` or the ids in ``root/splits.json``), by id."""
     folder = Path(root) / split if split else Path(root)
+    wanted = None
+    if split and not folder.is_dir() and (Path(root) / "splits.json").is_file():
+        folder, wanted = Path(root), set(json.loads((Path(root) / "splits.json").read_text()).get(split, []))
     if not folder.is_dir():
         raise InputError(f"dataset folder not found: {folder}")
     captions = {}
@@ -46,6 +50,8 @@ def list_clips(root: str | Path, split: str | None = None) -> list[Clip]:
     clips = []
     for motion in sorted(folder.rglob("*_motion.pth")):
         stem = motion.name[: -len("_motion.pth")]
+        if wanted is not None and stem not in wanted:
+            continue
         image = next((p for p in (motion.with_name(f"{stem}_input{s}") for s in (".jpg", ".png")) if p.is_file()), None)
         video = motion.with_name(f"{stem}_gt.mp4")
         if image is None or not video.is_file():

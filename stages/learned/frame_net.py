@@ -65,9 +65,9 @@ def softmax_splat(sources: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
     out = []
     for b in range(batch):
         points = torch.cat([grid + d[b].float().flatten(1).T for _, d, _ in sources])
-        values = torch.cat([f[b].float().flatten(1).T for f, _, _ in sources])
+        values = torch.cat([f[b].float().flatten(1) for f, _, _ in sources], 1)
         weights = torch.cat([w[b].float().flatten() for _, _, w in sources])
-        sums = splat_bilinear(height * width, width, points, values, weights).T.reshape(channels + 1, height, width)
+        sums = splat_bilinear(points, values, weights, height, width)
         covered = sums[-1:] > 1e-6
         out.append(torch.cat([torch.where(covered, sums[:-1] / sums[-1:].clamp_min(1e-12), 0.0), covered.float()]))
     return torch.stack(out)

@@ -1,0 +1,88 @@
+"""``cinemagraph twins PROMPT -o OUT``: the artistic image, its realistic twin and the averaged
+self-attention, with meta.json. Knobs come from params.yaml (sections models, rewrite, twins, attention);
+options given here override them."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+import yaml
+
+from stages.errors import InputError
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """"WIDTHxHEIGHT" (or one number for a square) → (height, width) in pixels."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"size {text!r} must look like 512 or 768x512 (width x height)")
+    width = int(match.group(1))
+    return (int(match.group(2) or width), width)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``twins`` sub-command."""
+    parser = subparsers.add_parser("twins", help="generate an artistic image, its realistic twin and Ā",
+                                   description="Generate the artistic image of PROMPT, its pixel-aligned "
+                                               "realistic twin and the averaged self-attention matrix.")
+    parser.add_argument("prompt", help='the artistic prompt, e.g. "a river in the style of starry nights painting"')
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (created)")
+    parser.add_argument("--region", help="the region to animate (default: the first animatable noun)")
+    parser.add_argument("--direction", help='e.g. "left to right" (default: read from the prompt)')
+    parser.add_argument("--seed", type=int, help="seed of the shared starting noise (default: twins.seed)")
+    parser.add_argument("--profile", help="models.profile: tiny, sd-random, sd14 or sd15")
+    parser.add_argument("--model-dir", help="models.local_dir: a diffusers-format Stable Diffusion folder")
+    parser.add_argument("--device", help="models.device: auto, cpu, cuda or cuda:N")
+    parser.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT in pixels, multiples of 64 (e.g. 768x512)")
+    parser.add_argument("--steps", type=int, help="DDIM steps (default: 50; 10 for the tiny profile)")
+    parser.add_argument("--mode", choices=("lockstep", "two-pass"), help="twins.mode (default lockstep)")
+    parser.add_argument("--params", type=Path,
+                        help="parameters file (default: params.yaml here if present, else built-in defaults)")
+    parser.set_defaults(handler=run)
+
+
+def read_params(path: Path | None) -> dict:
+    """The sections of the parameters file this command uses (``path`` None: params.yaml here, if any)."""
+    if path is None:
+        path = Path("params.yaml")
+        if not path.is_file():
+            return {}
+    if not path.is_file():
+        raise InputError(f"parameters file {path} not found")
+    params = yaml.safe_load(path.read_text()) or {}
+    return {name: dict(params.get(name) or {}) for name in ("models", "rewrite", "twins", "attention")}
+
+
+def with_overrides(params: dict, args: argparse.Namespace) -> dict:
+    """``params`` with the command-line options written into their sections."""
+    params = {name: dict(params.get(name) or {}) for name in ("models", "rewrite", "twins", "attention")}
+    overrides = {("models", "profile"): args.profile, ("models", "local_dir"): args.model_dir,
+                 ("models", "device"): args.device, ("twins", "steps"): args.steps, ("twins", "mode"): args.mode}
+    if args.size is not None:
+        overrides[("twins", "height")], overrides[("twins", "width")] = args.size
+    for (section, key), value in overrides.items():
+        if value is not None:
+            params[section][key] = value
+    return params
+
+
+def run(args: argparse.Namespace) -> int:
+    """Rewrite, generate, write the files, print where they are."""
+    from stages.prompts import rewrite_prompt
+    from tasks.twins import describe_attention, make_twins, rewrite_options
+
+    params = with_overrides(read_params(args.params), args)
+    rewrite = rewrite_prompt(args.prompt, args.region, args.direction, rewrite_options(params["rewrite"]))
+    seed = args.seed if args.seed is not None else int(params["twins"].get("seed", 0))
+    started = time.perf_counter()
+    result, meta = make_twins(rewrite, seed, params, args.output)
+    describe_attention(result.attention, result.attention_grid, result.artistic.shape[:2], args.output)
+    print(f"twin prompt: {rewrite.twin_prompt}")
+    print(f"region: {rewrite.region}; direction: {rewrite.direction or 'none named'}; seed: {seed}")
+    print(f"wrote artistic.png, realistic.png, attention.npy, attention.png, meta.json to {args.output} "
+          f"({meta['twins']['width']}x{meta['twins']['height']}, {meta['twins']['steps']} steps, profile "
+          f"{meta['model']['profile']}, {time.perf_counter() - started:.1f} s)")
+    return 0

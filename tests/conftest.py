@@ -1,0 +1,50 @@
+"""Shared fixtures: small synthetic pictures, and one Prefect test server per session."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+def smooth_texture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random colour texture uint8 (H, W, 3): good for optical-flow measurements."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    noise = rng.random((height // 4 + 1, width // 4 + 1, 3)).astype(np.float32)
+    big = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    return (np.clip(big, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def texture() -> np.ndarray:
+    return smooth_texture(96, 128)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A temporary Prefect server for the whole session (state in a temporary folder)."""
+    home = tmp_path_factory.mktemp("prefect")
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(home / "storage")
+    import tasks.prefect_env  # noqa: F401
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module on one torch thread: tiny models gain nothing from threads, and threads waiting on each
+    other are slow on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
