@@ -1,0 +1,78 @@
+"""Training loops: resuming after an interruption, precision settings, and learning on tiny scenes."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from learned_helpers import write_scenes
+from stages.errors import InputError
+from stages.learned.train_flow import FlowTraining
+from stages.learned.train_frame import FrameTraining
+from stages.learned.training import resolve_precision
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+LOOP = dict(batch_size=2, crop=16, validate_every=1000, checkpoint_every=2, log_every=1, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    return write_scenes(tmp_path_factory.mktemp("scenes"), count=8)
+
+
+def test_an_interrupted_training_resumes_from_its_last_state(scenes, tmp_path, monkeypatch):
+    section = dict(LOOP, iterations=6)
+    first = FlowTraining(scenes, section, None, tmp_path)
+    original_step, calls = first.step, []
+
+    def crash_at_five(batch, iteration):
+        if iteration == 4:
+            raise KeyboardInterrupt
+        calls.append(iteration)
+        return original_step(batch, iteration)
+
+    monkeypatch.setattr(first, "step", crash_at_five)
+    with pytest.raises(KeyboardInterrupt):
+        first.run()
+    assert calls == [0, 1, 2, 3] and (tmp_path / "state.pt").is_file()
+    second = FlowTraining(scenes, section, None, tmp_path)
+    resumed_step, resumed = second.step, []
+    monkeypatch.setattr(second, "step", lambda batch, i: resumed.append(i) or resumed_step(batch, i))
+    metrics = second.run()
+    assert resumed == [4, 5] and second.trainer.iteration == 6
+    assert {"epe", "epe_zero", "epe_mean", "speed_outside"} <= set(metrics)
+    with (tmp_path / "losses.csv").open() as stream:
+        assert [int(row["step"]) for row in csv.DictReader(stream)] == [1, 2, 3, 4, 5, 6]
+    # another configuration does not pick up this state
+    other = FlowTraining(scenes, dict(section, lr_g=1e-5), None, tmp_path)
+    assert not other.trainer.load_state()
+
+
+def test_precision_choices():
+    assert resolve_precision("auto", torch.device("cpu")) is None
+    assert resolve_precision("bfloat16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(InputError, match="float16 autocast needs a GPU"):
+        resolve_precision("float16", torch.device("cpu"))
+    with pytest.raises(InputError, match="precision must be"):
+        resolve_precision("half", torch.device("cpu"))
+
+
+def test_frame_training_runs_in_bfloat16_and_compares_with_the_engine(scenes, tmp_path):
+    training = FrameTraining(scenes, dict(LOOP, iterations=2, precision="bfloat16", eval_stride=3), tmp_path)
+    metrics = training.run()
+    assert {"psnr_sample", "psnr_learned", "psnr_renderer"} <= set(metrics)
+    assert all(np.isfinite(v) for v in metrics.values())
+    assert "image gradients" in training.perceptual_name or "VGG" in training.perceptual_name
+
+
+@pytest.mark.slow
+def test_directional_flow_network_learns_the_direction(scenes, tmp_path):
+    # The hint gives the direction; the speed must be learned. After a short training the held-out error
+    # must beat predicting zero flow and predicting the training set's mean flow.
+    section = dict(LOOP, iterations=80, batch_size=4, crop=32, conditioning="hint", gan_weight=0,
+                   feature_matching_weight=0, lr_g=2e-3, ema_decay=0.9, checkpoint_every=1000, log_every=20)
+    metrics = FlowTraining(scenes, section, None, tmp_path).run()
+    assert metrics["epe"] < 0.7 * metrics["epe_zero"]
+    assert metrics["epe"] < metrics["epe_mean"]
