@@ -34,3 +34,4 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/twins.py
+	$(BIN)/python benchmarks/learned.py

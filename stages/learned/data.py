@@ -129,8 +129,9 @@ class ClipOptions:
 class EulerianClips(Dataset):
     """The clips of one split as training samples.
 
-    ``augment``: random crops, horizontal flips and random target frames (training); otherwise the centre
-    crop and a fixed target frame per clip (validation, reproducible).
+    ``augment``: random crops, horizontal flips (the x flow changes sign and "left"/"right" swap in the
+    caption) and random target frames (training); otherwise the centre crop and a fixed target frame per
+    clip (validation, reproducible).
     """
 
     def __init__(self, root: str | Path, split: str, options: ClipOptions = ClipOptions(), augment: bool = True,

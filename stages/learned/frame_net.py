@@ -11,6 +11,7 @@ engine's renderer; training teaches it to sharpen, fill holes and fix the region
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import asdict, dataclass
 
 import torch
@@ -46,10 +47,8 @@ def integrate_flow(flow: torch.Tensor, steps: int) -> torch.Tensor:
     rows, cols = torch.meshgrid(torch.arange(height, device=flow.device, dtype=flow.dtype),
                                 torch.arange(width, device=flow.device, dtype=flow.dtype), indexing="ij")
     points = torch.stack([cols.flatten(), rows.flatten()], 1)
-    displacement = points.new_zeros(points.shape)
-    for displacement in euler_displacements(flow, points, steps):
-        pass
-    return displacement.T.reshape(2, height, width)
+    last = deque(euler_displacements(flow, points, steps), maxlen=1)[0]  # keeps only the final step
+    return last.T.reshape(2, height, width)
 
 
 def softmax_splat(sources: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:

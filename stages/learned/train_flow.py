@@ -24,7 +24,8 @@ from stages.learned.layers import MultiScaleDiscriminator
 from stages.learned.losses import (endpoint_error, feature_matching_loss, lsgan_discriminator_loss,
                                    lsgan_generator_loss)
 from stages.learned.text import TextEncoderOptions, encode_captions, text_width
-from stages.learned.training import LoopOptions, Trainer, endless, make_loader, to_device, update_average
+from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader, to_device,
+                                     update_average)
 from stages.errors import InputError
 
 DISCRIMINATOR_FLOW_GAIN = 16.0  # flows / 64 are ~0.02: the discriminators see them ×16, closer to the image's scale
@@ -157,7 +158,7 @@ class FlowTraining:
         inside = outside = 0.0
         mean = torch.tensor(self.mean_flow, dtype=torch.float32, device=self.trainer.device).view(1, 2, 1, 1)
         for index in range(len(self.validation_set)):
-            batch = to_device(_single(self.validation_set[index]), self.trainer.device)
+            batch = to_device(as_batch(self.validation_set[index]), self.trainer.device)
             with self.trainer.autocast():
                 predicted = self.predict(batch, self.average).float() * FLOW_SCALE
             flow, mask = batch["flow"], batch["mask"]
@@ -186,7 +187,3 @@ class FlowTraining:
                                mean_flow=[float(v) for v in self.mean_flow],
                                metrics={k: round(v, 6) for k, v in metrics.items()})
 
-
-def _single(sample: dict) -> dict:
-    """A dataset sample as a batch of one."""
-    return {k: v[None] if isinstance(v, torch.Tensor) else [v] for k, v in sample.items()}

@@ -26,7 +26,8 @@ from stages.learned.frame_net import FRAME_PRESETS, FrameNet, FrameNetConfig
 from stages.learned.inference import FlowPredictor, LearnedRenderer
 from stages.learned.layers import MultiScaleDiscriminator
 from stages.learned.losses import lsgan_discriminator_loss, lsgan_generator_loss, make_perceptual_loss, psnr
-from stages.learned.training import LoopOptions, Trainer, endless, make_loader, to_device, update_average
+from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader, to_device,
+                                     update_average)
 
 
 @dataclass(frozen=True)
@@ -184,9 +185,7 @@ class FrameTraining:
         """PSNR (dB) of the averaged generator on the moving region of each held-out clip's fixed target frame."""
         values = []
         for index in range(len(self.validation_set)):
-            sample = self.validation_set[index]
-            batch = to_device({k: v[None] if isinstance(v, torch.Tensor) else torch.tensor([v])
-                               for k, v in sample.items() if k not in ("id", "caption")}, self.trainer.device)
+            batch = to_device(as_batch(self.validation_set[index]), self.trainer.device)
             with self.trainer.autocast():
                 frame = self.average(batch["image"], batch["last"], batch["flow"], batch["step"], batch["span"],
                                      batch["feather"])

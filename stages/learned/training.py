@@ -61,7 +61,7 @@ class LoopOptions:
     @classmethod
     def from_params(cls, section: dict) -> "LoopOptions":
         """Options from a params.yaml section, taking the keys it names."""
-        names = {f.name: f.type for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in section.items() if k in names})
 
 
@@ -118,6 +118,16 @@ def endless(loader: DataLoader) -> Iterator[dict]:
         if not yielded:
             raise InputError(f"the training split has fewer clips than one batch ({loader.batch_size}): "
                              "add clips or lower batch_size")
+
+
+def as_batch(sample: dict) -> dict:
+    """A dataset sample as a batch of one: tensors gain a batch axis, numbers become tensors, strings lists."""
+    def batched(value):
+        if isinstance(value, torch.Tensor):
+            return value[None]
+        return torch.tensor([value]) if isinstance(value, (int, float)) else [value]
+
+    return {name: batched(value) for name, value in sample.items()}
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
