@@ -65,9 +65,10 @@ def training_throughput(training, batch_size: int, steps: int) -> float:
     return steps * batch_size / (time.perf_counter() - started)
 
 
-def timed(function, device: torch.device, repeats: int = 1) -> float:
-    """Mean seconds of ``function`` over ``repeats`` calls after one warm-up call."""
-    function()
+def timed(function, device: torch.device, repeats: int = 1, warm_up: bool = True) -> float:
+    """Mean seconds of ``function`` over ``repeats`` calls (after one untimed call if ``warm_up``)."""
+    if warm_up:
+        function()
     synchronise(device)
     started = time.perf_counter()
     for _ in range(repeats):
@@ -108,7 +109,8 @@ def main() -> None:
             predictor = FlowPredictor(flow_dir, device)
             per_flow = timed(lambda: predictor.predict(image, mask, caption=scene.caption), device, repeats=3)
             model = load_frame_model(frame_dir, device)
-            per_video = timed(lambda: list(LearnedRenderer(model, image, mask, flow, args.frames)), device)
+            per_video = timed(lambda: list(LearnedRenderer(model, image, mask, flow, args.frames)), device,
+                              warm_up=False)
             print(f"-- {preset}: G_flow {sum(p.numel() for p in predictor.model.parameters()) / 1e6:.2f} M "
                   f"parameters, G_frame {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
             print(f"   training  G_flow  {flow_rate:8.2f} samples/s   ({loop['crop']}² crops, batch {args.batch})")

@@ -14,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.evaluate import evaluate_flow
 from stages.eulerian import list_clips
 from flows.learned import train_flow_stage, train_frame_stage
-from tasks.animate import ANIMATE, learned_inputs
+from tasks.animate import ANIMATE, ANIMATE_LEARNED, learned_inputs
 from tasks.batch import Item
 from tasks.prefect_task import run_stage
 from tasks.synth import SYNTH, synth_items
@@ -41,7 +41,7 @@ def animate_flow(params: dict, scenes: str = "data/synth", out_dir: str = "data/
     items = [Item(clip.id, {"image": clip.image, "mask": clip.mask, "motion": clip.motion, "video": clip.video,
                             **learned}, {"caption": clip.caption} if learned else {})
              for clip in list_clips(scenes) if clip.mask is not None]
-    manifest = run_stage(ANIMATE, items, params[section], out_dir, params["run"])
+    manifest = run_stage(ANIMATE_LEARNED if learned else ANIMATE, items, params[section], out_dir, params["run"])
     write_gallery(manifest, Path(out_dir))
     done = manifest[manifest.status != "failed"]
     metrics = {"items": int(len(manifest)), "failed": int((manifest.status == "failed").sum())}

@@ -140,6 +140,9 @@ def animate_item(item: Item, params: dict, out_dir: Path) -> dict:
 
 
 ANIMATE = ItemStep("animate", animate_item,
-                   code=("stages.engine", "stages.flowfield", "stages.video", "stages.eulerian",
-                         "stages.learned.inference", "stages.learned.flow_net", "stages.learned.frame_net",
-                         "stages.learned.text"))
+                   code=("stages.engine", "stages.flowfield", "stages.video", "stages.eulerian"))
+# The same step with the learned networks: their code joins the cache key (and their weights the inputs).
+ANIMATE_LEARNED = ItemStep("animate_learned", animate_item,
+                           code=(*ANIMATE.code, "stages.models", *(f"stages.learned.{name}" for name in (
+                               "inference", "flow_net", "frame_net", "text", "layers", "checkpoint", "data",
+                               "training"))))
