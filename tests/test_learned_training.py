@@ -59,6 +59,13 @@ def test_precision_choices():
         resolve_precision("half", torch.device("cpu"))
 
 
+def test_flow_training_runs_in_bfloat16(scenes, tmp_path):
+    training = FlowTraining(scenes, dict(LOOP, iterations=2, precision="bfloat16"), None, tmp_path)
+    losses = training.step(next(iter(torch.utils.data.DataLoader(training.train_set, batch_size=2))), 0)
+    assert {"d", "gan", "feature_matching", "epe_px"} <= set(losses) and all(np.isfinite(list(losses.values())))
+    assert np.isfinite(training.run()["epe"])
+
+
 def test_frame_training_runs_in_bfloat16_and_compares_with_the_engine(scenes, tmp_path):
     training = FrameTraining(scenes, dict(LOOP, iterations=2, precision="bfloat16", eval_stride=3), tmp_path)
     metrics = training.run()
