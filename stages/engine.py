@@ -43,6 +43,28 @@ def euler_displacements(flow: torch.Tensor, points: torch.Tensor, steps: int) ->
         yield displacement
 
 
+class ForwardIntegrator:
+    """F_{0→n} at ``points`` (K, 2) for 0 ≤ n ≤ ``steps``, advancing one Euler integrator as n grows.
+
+    Consecutive frames cost one step each; asking for an earlier n restarts from zero.
+    """
+
+    def __init__(self, flow: torch.Tensor, points: torch.Tensor, steps: int):
+        self.flow, self.points, self.steps = flow, points, steps
+        self._state: tuple[int, Iterator[torch.Tensor], torch.Tensor] | None = None
+
+    def __call__(self, n: int) -> torch.Tensor:
+        """The displacement (K, 2) after n steps."""
+        if self._state is None or self._state[0] > n:
+            steps = euler_displacements(self.flow, self.points, self.steps)
+            self._state = (0, steps, next(steps))
+        index, steps, displacement = self._state
+        while index < n:
+            index, displacement = index + 1, next(steps)
+        self._state = (index, steps, displacement)
+        return displacement
+
+
 def splat_bilinear(points: torch.Tensor, values: torch.Tensor, weights: torch.Tensor,
                    height: int, width: int) -> torch.Tensor:
     """Softmax-splat ``values`` (C, K) with ``weights`` (K,) at ``points`` (K, 2) (x, y) → (C + 1, H, W).
@@ -136,7 +158,7 @@ class LoopRenderer:
         self._flow = as_tensor(flow.astype(np.float32))
         self._feather = as_tensor(feather_weights(mask, feather_px)[rows, cols])
         self._backward = torch.stack(list(euler_displacements(-self._flow, self._points, frames)))
-        self._forward_state: tuple[int, Iterator[torch.Tensor], torch.Tensor] | None = None
+        self._forward = ForwardIntegrator(self._flow, self._points, frames)
 
     def __len__(self) -> int:
         return self.frames
@@ -144,17 +166,6 @@ class LoopRenderer:
     def __iter__(self) -> Iterator[np.ndarray]:
         for n in range(self.frames):
             yield self.frame(n)
-
-    def _forward(self, n: int) -> torch.Tensor:
-        """F_{0→n} for the mask pixels, advancing one cached integrator (restarted when n goes back)."""
-        if self._forward_state is None or self._forward_state[0] > n:
-            steps = euler_displacements(self._flow, self._points, self.frames)
-            self._forward_state = (0, steps, next(steps))
-        index, steps, displacement = self._forward_state
-        while index < n:
-            index, displacement = index + 1, next(steps)
-        self._forward_state = (index, steps, displacement)
-        return displacement
 
     @torch.inference_mode()
     def frame(self, n: int) -> np.ndarray:

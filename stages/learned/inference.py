@@ -11,7 +11,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from stages.engine import euler_displacements, feather_weights
+from stages.engine import ForwardIntegrator, euler_displacements, feather_weights
 from stages.errors import InputError
 from stages.flowfield import check_mask, dense_flow, region_hints
 from stages.learned.checkpoint import load_weights, read_checkpoint
@@ -117,7 +117,7 @@ class LearnedRenderer:
             self._points = torch.stack([cols.flatten(), rows.flatten()], 1)
             self._backward = [d.T.reshape(2, height, width)
                               for d in euler_displacements(-self.flow, self._points, frames)]
-        self._forward_state: tuple[int, Iterator[torch.Tensor], torch.Tensor] | None = None
+        self._integrator = ForwardIntegrator(self.flow, self._points, frames)
 
     def __len__(self) -> int:
         return self.frames
@@ -127,15 +127,8 @@ class LearnedRenderer:
             yield self.frame(n)
 
     def _forward(self, n: int) -> torch.Tensor:
-        """F_{0→n} (2, H, W), advancing one cached integrator (restarted when n goes back)."""
-        if self._forward_state is None or self._forward_state[0] > n:
-            steps = euler_displacements(self.flow, self._points, self.frames)
-            self._forward_state = (0, steps, next(steps))
-        index, steps, displacement = self._forward_state
-        while index < n:
-            index, displacement = index + 1, next(steps)
-        self._forward_state = (index, steps, displacement)
-        return displacement.T.reshape(self.flow.shape)
+        """F_{0→n} (2, H, W)."""
+        return self._integrator(n).T.reshape(self.flow.shape)
 
     @torch.inference_mode()
     def frame(self, n: int) -> np.ndarray:
