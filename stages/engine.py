@@ -142,21 +142,18 @@ class LoopRenderer:
         rows, cols = np.nonzero(mask)
         as_tensor = lambda array: torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
         self._image = as_tensor(image)
-        self._mask_index = as_tensor(rows * self.width + cols)
-        self._box_index = as_tensor((rows - top) * (right - left) + (cols - left))
         self._points = as_tensor(np.stack([cols, rows], 1).astype(np.float32))
         self._box_origin = self._points.new_tensor([left, top])
         box = as_tensor(image[top:bottom, left:right]).permute(2, 0, 1).float() / 255.0
         self._box_static = box
         self._box_outside = as_tensor(~mask[top:bottom, left:right])
-        static = box.reshape(3, -1)[:, self._box_index]
-        self._static = static
+        self._box_feather = as_tensor(feather_weights(mask, feather_px)[top:bottom, left:right])
+        static = box[:, rows - top, cols - left]
         self._values = torch.cat([static, static], dim=1)
         z = torch.zeros(len(rows), device=self.device) if importance is None else \
             as_tensor(np.asarray(importance, np.float32)[rows, cols])
         self._exp_z = torch.exp(z - z.max())
         self._flow = as_tensor(flow.astype(np.float32))
-        self._feather = as_tensor(feather_weights(mask, feather_px)[rows, cols])
         self._backward = torch.stack(list(euler_displacements(-self._flow, self._points, frames)))
         self._forward = ForwardIntegrator(self._flow, self._points, frames)
 
@@ -181,10 +178,9 @@ class LoopRenderer:
         colour = splat[:3] / splat[3].clamp_min(1e-12)
         colour = torch.where(self._box_outside, self._box_static, colour)  # static pixels are known
         colour = fill_holes(colour, ((splat[3] > 1e-6) | self._box_outside).float())
-        moving = colour.reshape(3, -1)[:, self._box_index]
-        moving = self._feather * moving + (1.0 - self._feather) * self._static
+        colour = torch.lerp(self._box_static, colour, self._box_feather)  # feather 0 outside: exactly static
         out = self._image.clone()
-        out.view(-1, 3)[self._mask_index] = moving.T.mul(255.0).round_().clamp_(0, 255).byte()
+        out[top:bottom, left:right] = colour.permute(1, 2, 0).mul(255.0).round_().clamp_(0, 255).byte()
         return out.cpu().numpy()
 
 
