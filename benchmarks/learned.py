@@ -23,7 +23,8 @@ import torch
 from stages.learned.inference import FlowPredictor, LearnedRenderer, load_frame_model
 from stages.learned.train_flow import FlowTraining
 from stages.learned.train_frame import FrameTraining
-from stages.learned.training import endless, make_loader, resolve_device, to_device
+from stages.devices import resolve_device
+from stages.learned.training import endless, make_loader, to_device
 from stages.scenes import make_scene
 from tasks.batch import Item
 from tasks.synth import synth_item

@@ -13,13 +13,20 @@ from stages.errors import InputError
 
 def load_rgb(path: str | Path) -> np.ndarray:
     """Read an image file as uint8 (H, W, 3) RGB; grayscale is replicated, alpha is dropped."""
+    data = _read_image_file(path, "image", "give the path of a PNG or JPEG file")
+    return as_rgb(data, bgr=True)
+
+
+def _read_image_file(path: str | Path, what: str, hint: str) -> np.ndarray:
+    """The pixels of an image file as cv2 reads them (BGR order, any depth, alpha kept); ``what`` and
+    ``hint`` word the InputError for a missing or unreadable file."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"image not found: {path} (give the path of a PNG or JPEG file)")
+        raise InputError(f"{what} not found: {path} ({hint})")
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
-        raise InputError(f"cannot read {path} as an image (is it a PNG or JPEG file?)")
-    return as_rgb(data, bgr=True)
+        raise InputError(f"cannot read {path} as an image ({hint})")
+    return data
 
 
 def as_rgb(data: np.ndarray, bgr: bool = False) -> np.ndarray:
@@ -44,12 +51,7 @@ def load_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndar
 
     ``shape`` (H, W), when given, must match the mask's size.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"mask not found: {path} (give a PNG where white marks the region to animate)")
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if data is None:
-        raise InputError(f"cannot read {path} as an image (the mask must be a PNG or JPEG file)")
+    data = _read_image_file(path, "mask", "give a PNG or JPEG where white marks the region to animate")
     if data.ndim == 3 and data.shape[2] == 4 and data[:, :, 3].min() < 255:
         mask = data[:, :, 3] > 127
     else:

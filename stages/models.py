@@ -23,6 +23,7 @@ from typing import Iterator
 
 import torch
 
+from stages.devices import resolve_device
 from stages.errors import InputError
 
 # The DDIM schedule of Stable Diffusion 1.x (its scheduler_config.json).
@@ -238,16 +239,6 @@ def load_real(profile: str, local_dir: str | None, dtype: torch.dtype) -> dict:
         raise InputError(missing_weights_message(profile, local_dir, reason)) from error
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; anything else is checked and returned."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"models.device is {name!r} but no CUDA GPU is available: use \"auto\" or \"cpu\"")
-    return device
-
-
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """``auto`` → float16 on GPU, float32 on CPU."""
     choices = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
@@ -263,7 +254,7 @@ def load_models(options: ModelOptions = ModelOptions()) -> DiffusionModels:
     profiles = (*RANDOM_PROFILES, *REAL_MODELS)
     if options.profile not in profiles:
         raise InputError(f"unknown model profile {options.profile!r}; choose one of {', '.join(profiles)}")
-    device = resolve_device(options.device)
+    device = resolve_device(options.device, "models.device")
     dtype = resolve_dtype(options.dtype, device)
     if options.profile in RANDOM_PROFILES:
         parts = build_random(options.profile, options.init_seed)

@@ -20,6 +20,19 @@ def smooth_texture(height: int, width: int, seed: int = 0) -> np.ndarray:
     return (np.clip(big, 0, 1) * 255).astype(np.uint8)
 
 
+def write_picture(folder, height: int, width: int, box: tuple[slice, slice]):
+    """Write ``painting.png`` (a smooth texture) and ``water.png`` (white inside ``box``) into ``folder``;
+    return (folder, image, mask)."""
+    from stages.images import save_png
+
+    image = smooth_texture(height, width)
+    mask = np.zeros((height, width), bool)
+    mask[box] = True
+    save_png(folder / "painting.png", image)
+    save_png(folder / "water.png", mask)
+    return folder, image, mask
+
+
 @pytest.fixture
 def texture() -> np.ndarray:
     return smooth_texture(96, 128)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import smooth_texture
+from conftest import smooth_texture, write_picture
 from flows.cli import main
 from stages.images import save_png
 from stages.video import read_video
@@ -13,12 +13,7 @@ from stages.video import read_video
 
 @pytest.fixture
 def picture(tmp_path):
-    image = smooth_texture(301, 513)
-    mask = np.zeros((301, 513), bool)
-    mask[150:280, 40:480] = True
-    save_png(tmp_path / "painting.png", image)
-    save_png(tmp_path / "water.png", mask)
-    return tmp_path, image, mask
+    return write_picture(tmp_path, 301, 513, np.s_[150:280, 40:480])
 
 
 def test_animate_writes_a_lossless_loop_flow_and_meta(picture):

@@ -5,11 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import smooth_texture
+from conftest import write_picture
 from flows.cli import main
 from learned_helpers import flow_checkpoint, frame_checkpoint, write_scenes
 from stages.eulerian import list_clips
-from stages.images import save_png
 from stages.video import read_video
 from tasks.animate import animate_item, learned_inputs
 from tasks.batch import Item
@@ -26,12 +25,7 @@ def checkpoints(tmp_path_factory):
 
 @pytest.fixture
 def picture(tmp_path):
-    image = smooth_texture(40, 56)
-    mask = np.zeros((40, 56), bool)
-    mask[20:36, 4:50] = True
-    save_png(tmp_path / "painting.png", image)
-    save_png(tmp_path / "water.png", mask)
-    return tmp_path, image, mask
+    return write_picture(tmp_path, 40, 56, np.s_[20:36, 4:50])
 
 
 def animate(folder, *extra):

@@ -19,7 +19,7 @@ from stages.learned.data import FLOW_SCALE
 from stages.learned.flow_net import FlowNet, FlowNetConfig
 from stages.learned.frame_net import FrameNet, FrameNetConfig, composite
 from stages.learned.text import TextEncoderOptions, encode_captions
-from stages.learned.training import resolve_device
+from stages.devices import resolve_device
 
 
 def _chw(image: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -8,7 +8,6 @@ flow vector, and ``speed_outside`` — G_flow's mean speed outside the masks, wh
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,8 @@ from stages.learned.layers import MultiScaleDiscriminator
 from stages.learned.losses import (endpoint_error, feature_matching_loss, lsgan_discriminator_loss,
                                    lsgan_generator_loss)
 from stages.learned.text import TextEncoderOptions, encode_captions, text_width
-from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader, to_device,
-                                     update_average)
+from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader, options_from_section,
+                                     to_device, update_average)
 from stages.errors import InputError
 
 DISCRIMINATOR_FLOW_GAIN = 16.0  # flows / 64 are ~0.02: the discriminators see them ×16, closer to the image's scale
@@ -51,8 +50,7 @@ class FlowTrainingOptions:
 
     @classmethod
     def from_params(cls, section: dict) -> "FlowTrainingOptions":
-        names = {f.name for f in dataclasses.fields(cls)}
-        options = cls(**{k: v for k, v in section.items() if k in names})
+        options = options_from_section(cls, section)
         if options.network not in FLOW_PRESETS:
             raise InputError(f"train_flow.network must be one of {', '.join(FLOW_PRESETS)}, got {options.network!r}")
         return options

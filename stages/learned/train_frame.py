@@ -10,7 +10,6 @@ frames on the moving region (every ``eval_stride``-th frame, the same frames for
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,8 @@ from stages.learned.frame_net import FRAME_PRESETS, FrameNet, FrameNetConfig
 from stages.learned.inference import FlowPredictor, LearnedRenderer
 from stages.learned.layers import MultiScaleDiscriminator
 from stages.learned.losses import lsgan_discriminator_loss, lsgan_generator_loss, make_perceptual_loss, psnr
-from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader, to_device,
-                                     update_average)
+from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader, options_from_section,
+                                     to_device, update_average)
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,7 @@ class FrameTrainingOptions:
 
     @classmethod
     def from_params(cls, section: dict) -> "FrameTrainingOptions":
-        names = {f.name for f in dataclasses.fields(cls)}
-        options = cls(**{k: v for k, v in section.items() if k in names})
+        options = options_from_section(cls, section)
         if options.network not in FRAME_PRESETS:
             raise InputError(f"train_frame.network must be one of {', '.join(FRAME_PRESETS)}, got {options.network!r}")
         if options.predicted_flow_iterations and not options.flow_model:

@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from stages.devices import resolve_device
 from stages.errors import InputError
 
 STATE = "state.pt"
@@ -61,18 +62,14 @@ class LoopOptions:
     @classmethod
     def from_params(cls, section: dict) -> "LoopOptions":
         """Options from a params.yaml section, taking the keys it names."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in section.items() if k in names})
+        return options_from_section(cls, section)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; a CUDA device without CUDA is an InputError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {name!r} asked for but no CUDA GPU is available: use auto or cpu")
-    return device
+def options_from_section(options_class: type, section: dict):
+    """An instance of the dataclass ``options_class`` from the keys of ``section`` that it names (the rest
+    of the section belongs to other option groups)."""
+    names = {field.name for field in dataclasses.fields(options_class)}
+    return options_class(**{key: value for key, value in section.items() if key in names})
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
