@@ -32,6 +32,7 @@ from typing import Iterator, Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from stages.attention import AttentionMean, AttentionOptions, attention_grid
 from stages.errors import InputError
@@ -331,7 +332,8 @@ def denoise(models: DiffusionModels, latents: torch.Tensor, embeddings: torch.Te
     scales = torch.tensor(guidance, device=latents.device, dtype=latents.dtype).view(-1, 1, 1, 1)
     conditioning = embeddings.to(models.dtype)
     with models.using("unet") as unet:
-        for step, timestep in enumerate(models.scheduler.timesteps):
+        steps = tqdm(models.scheduler.timesteps, desc="denoising", unit="step", leave=False)
+        for step, timestep in enumerate(steps):
             clock.step, clock.timestep = step, int(timestep)
             batch = models.scheduler.scale_model_input(latents.repeat_interleave(2, dim=0), timestep)
             noise = unet(batch.to(models.dtype), timestep, encoder_hidden_states=conditioning).sample
