@@ -13,6 +13,8 @@ itself; ``mask_source`` in metrics.parquet says which. The reference image likew
 
 from __future__ import annotations
 
+import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
+
 import json
 import math
 from pathlib import Path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
+
 import pandas as pd
 from prefect import flow
 

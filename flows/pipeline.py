@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
+
 import html
 import json
 from functools import partial

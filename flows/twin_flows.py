@@ -7,6 +7,8 @@ manifest; the others go on.
 
 from __future__ import annotations
 
+import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
+
 import html
 import json
 import os

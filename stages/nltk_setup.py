@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from stages.files import make_public
+
 TAGGER_NAME = "averaged_perceptron_tagger_eng"
 SOURCE_PACKAGE = "textblob_aptagger"
 SOURCE_PICKLE = "trontagger-0.1.0.pickle"
@@ -86,6 +88,7 @@ def build_tagger_data(root: Path) -> Path:
     target = tagger_dir(root)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{TAGGER_NAME}."))
+    make_public(staging)
     for suffix, value in (("weights", weights), ("tagdict", tagdict), ("classes", classes)):
         (staging / f"{TAGGER_NAME}.{suffix}.json").write_text(json.dumps(value))
     try:

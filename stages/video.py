@@ -17,6 +17,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from stages.errors import InputError
+from stages.files import make_public
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".gif", ".npz")
 
@@ -57,6 +58,7 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.
     handle, tmp_name = tempfile.mkstemp(suffix=suffix, dir=path.parent, prefix=f".{path.stem}.")
     os.close(handle)
     tmp = Path(tmp_name)
+    make_public(tmp)
     try:
         if suffix == ".npz":
             stacked = np.stack(list(frames)).astype(np.uint8)

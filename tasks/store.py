@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
+from stages.files import make_public
+
 RECORD = "record.json"
 
 
@@ -70,6 +72,7 @@ class Store:
         """Run ``build(folder)`` (it writes files and returns a JSON-able record) and commit atomically."""
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self.root / "tmp", prefix=f"{key[:12]}."))
+        make_public(staging)
         try:
             record = build(staging)
             record["files"] = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
