@@ -22,7 +22,7 @@ from tasks.store import code_digest, file_digest, json_digest
 
 LEARNED_MODULES = tuple(f"stages.learned.{name}" for name in (
     "checkpoint", "data", "flow_net", "frame_net", "inference", "layers", "losses", "text", "train_flow",
-    "train_frame", "training")) + ("stages.engine", "stages.flowfield", "stages.eulerian")
+    "train_frame", "training")) + ("stages.engine", "stages.flowfield", "stages.eulerian", "stages.models")
 
 
 def dataset_fingerprint(root: str | Path) -> str:

@@ -100,3 +100,23 @@ def test_dvc_repro_runs_then_does_nothing_then_reruns_only_animate(tmp_path):
     assert "Stage 'synth' didn't change" in third.stdout and "animate: 3 ok" in third.stdout
     frames = np.load(repo / "data/animate/scene0000/scene0000_flow.npz")["flow"]
     assert np.abs(frames).max() > 0
+
+
+def test_every_dvc_stage_depends_on_the_code_its_cache_keys_hash():
+    """Otherwise DVC would call a stage up to date while its items' keys (and results) have changed."""
+    from tasks.animate import ANIMATE, ANIMATE_LEARNED
+    from tasks.evaluate import EVALUATE
+    from tasks.synth import SYNTH
+    from tasks.train import LEARNED_MODULES
+    from tasks.twins import ATTENTION, REWRITE, TWINS
+
+    hashed = {"synth": SYNTH.code, "synth_train": SYNTH.code, "animate": ANIMATE.code, "evaluate": EVALUATE.code,
+              "rewrite": REWRITE.code, "twins": TWINS.code, "attention": ATTENTION.code,
+              "train_flow": LEARNED_MODULES, "train_frame": LEARNED_MODULES, "animate_learned": ANIMATE_LEARNED.code}
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert set(stages) == set(hashed)
+    for name, modules in hashed.items():
+        deps = stages[name]["deps"]
+        missing = [path for path in (module.replace(".", "/") + ".py" for module in modules)
+                   if path not in deps and not any(path.startswith(dep + "/") for dep in deps)]
+        assert not missing, f"dvc.yaml stage {name} lacks deps {missing}"
