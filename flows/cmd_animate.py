@@ -95,8 +95,7 @@ def learned_flow(args: argparse.Namespace, image: np.ndarray, mask: np.ndarray) 
 
 def run(args: argparse.Namespace) -> int:
     """Animate and write the video, its flow picture and meta.json."""
-    from stages.engine import LoopRenderer
-    from tasks.animate import render_frames, write_cinemagraph
+    from tasks.animate import make_renderer, render_frames, write_cinemagraph
 
     output = check_video_path(args.output)
     if args.frames < 2:
@@ -109,14 +108,14 @@ def run(args: argparse.Namespace) -> int:
     if args.save_flow:
         args.save_flow.parent.mkdir(parents=True, exist_ok=True)
         np.save(args.save_flow, flow)
+    model = None
     if args.frame_model is not None:
-        from stages.learned.inference import LearnedRenderer, load_frame_model
+        from stages.learned.inference import load_frame_model
 
-        renderer = LearnedRenderer(load_frame_model(args.frame_model, args.device), image, mask, flow, args.frames)
-        rendering = {"renderer": "G_frame", "frame_model": str(args.frame_model)}
-    else:
-        renderer = LoopRenderer(image, mask, flow, args.frames, device=args.device)
-        rendering = {"renderer": "softmax splatting (motion engine)"}
+        model = load_frame_model(args.frame_model, args.device)
+    renderer, rendering = make_renderer(image, mask, flow, args.frames, device=args.device, model=model)
+    if model is not None:
+        rendering["frame_model"] = str(args.frame_model)
     frames = render_frames(renderer)
     meta = {"input": args.image.name, "mask": args.mask.name, "seed": args.seed, "speed": args.speed,
             **rendering, **motion}

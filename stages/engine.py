@@ -143,7 +143,7 @@ class LoopRenderer:
         as_tensor = lambda array: torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
         self._image = as_tensor(image)
         self._points = as_tensor(np.stack([cols, rows], 1).astype(np.float32))
-        self._box_origin = self._points.new_tensor([left, top])
+        self._box_points = self._points - self._points.new_tensor([left, top])  # the same, relative to the box
         box = as_tensor(image[top:bottom, left:right]).permute(2, 0, 1).float() / 255.0
         self._box_static = box
         self._box_outside = as_tensor(~mask[top:bottom, left:right])
@@ -170,8 +170,7 @@ class LoopRenderer:
         if not 0 <= n <= self.frames:
             raise InputError(f"frame {n} is outside the loop 0..{self.frames}")
         alpha = 1.0 - n / self.frames
-        local = self._points - self._box_origin
-        points = torch.cat([local + self._forward(n), local + self._backward[self.frames - n]])
+        points = torch.cat([self._box_points + self._forward(n), self._box_points + self._backward[self.frames - n]])
         weights = torch.cat([self._exp_z * alpha, self._exp_z * (1.0 - alpha)])
         top, bottom, left, right = self._box
         splat = splat_bilinear(points, self._values, weights, bottom - top, right - left)

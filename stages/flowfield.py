@@ -8,6 +8,7 @@ Gaussian-weighted averaging (a softmax over squared distances, so it never under
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -52,13 +53,22 @@ def region_hints(mask: np.ndarray, angle_degrees: float, speed: float = 1.0) -> 
 
     ``speed`` is the vector length in pixels per frame.
     """
-    count, labels = cv2.connectedComponents(check_mask(mask).astype(np.uint8), connectivity=8)
     dx, dy = angle_to_vector(angle_degrees)
-    hints = []
+    return [Hint(float(cols.mean()), float(rows.mean()), speed * dx, speed * dy)
+            for rows, cols in _regions(check_mask(mask))]
+
+
+def hints_from_flow(flow: np.ndarray, mask: np.ndarray) -> list[Hint]:
+    """One hint per connected region of ``mask`` (H, W): the region's mean ``flow`` (2, H, W) at its centroid."""
+    return [Hint(float(cols.mean()), float(rows.mean()), float(flow[0, rows, cols].mean()),
+                 float(flow[1, rows, cols].mean())) for rows, cols in _regions(mask)]
+
+
+def _regions(mask: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(rows, cols) of the pixels of each 8-connected region of ``mask``."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     for label in range(1, count):
-        rows, cols = np.nonzero(labels == label)
-        hints.append(Hint(float(cols.mean()), float(rows.mean()), speed * dx, speed * dy))
-    return hints
+        yield np.nonzero(labels == label)
 
 
 def dense_flow(mask: np.ndarray, hints: list[Hint], smoothness: float = 0.25) -> np.ndarray:

@@ -55,8 +55,8 @@ def source_pickle() -> Path:
     spec = importlib.util.find_spec(SOURCE_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(
-            f"the package textblob-aptagger is not installed; install the project (`make setup`) "
-            f"or run `pip install textblob-aptagger`"
+            "the package textblob-aptagger is not installed; install the project (`make setup`) "
+            "or run `pip install textblob-aptagger`"
         )
     return Path(next(iter(spec.submodule_search_locations))) / SOURCE_PICKLE
 

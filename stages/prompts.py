@@ -92,7 +92,7 @@ _DIRECTION_RUN = rf"{_DIRECTION_WORD}(?:(?:\s*,\s*|\s+(?:to\s+)?(?:the\s+)?){_DI
 _DIRECTION_PHRASES = [  # tried in order; the group "phrase" goes to parse_direction
     rf"\b(?:in|towards?|along)\s+(?:the\s+|a\s+)?(?P<phrase>{_DIRECTION_RUN})\s+direction\b",
     r"\b(?:in|towards?|along)\s+(?:the\s+|a\s+)?(?P<phrase>(?:[a-z-]+[\s,]+){0,3}?[a-z-]+)\s+direction\b",
-    rf"\b(?:from\s+)?(?:the\s+)?(?P<phrase>(?:left|right|top|bottom)\s+to\s+(?:the\s+)?(?:left|right|top|bottom))\b",
+    r"\b(?:from\s+)?(?:the\s+)?(?P<phrase>(?:left|right|top|bottom)\s+to\s+(?:the\s+)?(?:left|right|top|bottom))\b",
     rf"\b(?:{'|'.join(sorted(MOTION_WORDS))})\s+(?P<phrase>(?:(?:from|to|towards)\s+)?(?:the\s+)?{_DIRECTION_RUN})\b",
 ]
 

@@ -6,13 +6,14 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
+from stages import learned
 from stages.engine import LoopRenderer
 from stages.eulerian import read_motion
-from stages.flowfield import Hint, dense_flow, flow_to_rgb
+from stages.directions import vector_to_angle
+from stages.flowfield import Hint, dense_flow, flow_to_rgb, hints_from_flow
 from stages.images import load_mask, load_rgb, save_png
 from stages.learned.frame_net import FrameNet
 from stages.learned.inference import FlowPredictor, LearnedRenderer, load_frame_model
@@ -33,17 +34,6 @@ def write_cinemagraph(path: Path, frames: np.ndarray, flow: np.ndarray, fps: flo
     meta = {**meta, "frames": len(frames), "fps": fps, "video": path.name, "flow_picture": f"{path.stem}_flow.png"}
     path.with_name(f"{path.stem}_meta.json").write_text(json.dumps(meta, indent=2))
     return meta
-
-
-def hints_from_flow(flow: np.ndarray, mask: np.ndarray) -> list[Hint]:
-    """One hint per connected region of ``mask``: the region's mean flow at its centroid."""
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    hints = []
-    for label in range(1, count):
-        rows, cols = np.nonzero(labels == label)
-        hints.append(Hint(float(cols.mean()), float(rows.mean()),
-                          float(flow[0, rows, cols].mean()), float(flow[1, rows, cols].mean())))
-    return hints
 
 
 def loop_metrics(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, image: np.ndarray) -> dict:
@@ -74,23 +64,33 @@ def item_flow(item: Item, params: dict, image: np.ndarray, mask: np.ndarray) -> 
         return dense_flow(mask, hints, params["smoothness"]), {"motion": "hints from the clip's motion file",
                                                                "hints": [h.__dict__ for h in hints]}
     predictor = flow_predictor(item.inputs["flow_model"], params.get("device", "cpu"))
-    angle = float(np.degrees(np.arctan2(-motion[1][mask].mean(), motion[0][mask].mean())) % 360.0)
+    angle = vector_to_angle(float(motion[0][mask].mean()), float(motion[1][mask].mean()))
     flow = predictor.predict(image, mask, caption=item.values.get("caption"), angle=angle, speed=params["speed"],
                              max_flow=params.get("max_flow"))
     return flow, {"motion": f"G_flow ({predictor.conditioning}-conditioned)",
                   "flow_model": str(item.inputs["flow_model"].parent)}
 
 
+def make_renderer(image: np.ndarray, mask: np.ndarray, flow: np.ndarray, frames: int, feather_px: float = 3.0,
+                  device: str = "cpu", model: FrameNet | None = None) -> tuple[LoopRenderer | LearnedRenderer, dict]:
+    """The renderer of a loop — the motion engine, or G_frame when ``model`` is given — and what to record
+    about it. image uint8 (H, W, 3), mask bool (H, W), flow (2, H, W) pixels per frame."""
+    if model is None:
+        return (LoopRenderer(image, mask, flow, frames, feather_px, device=device),
+                {"renderer": "softmax splatting (motion engine)"})
+    return LearnedRenderer(model, image, mask, flow, frames, feather_px), {"renderer": "G_frame"}
+
+
 def item_renderer(item: Item, params: dict, image: np.ndarray, mask: np.ndarray,
                   flow: np.ndarray) -> tuple[LoopRenderer | LearnedRenderer, dict]:
     """The renderer of an item's loop (``params["renderer"]``: ``engine`` (default) or ``learned``, G_frame
     from the item's ``frame_model`` input) and what to record about it."""
+    device = params.get("device", "cpu")
     if params.get("renderer", "engine") == "engine":
-        return (LoopRenderer(image, mask, flow, params["frames"], params["feather_px"]),
-                {"renderer": "softmax splatting (motion engine)"})
-    model = frame_model(item.inputs["frame_model"], params.get("device", "cpu"))
-    return (LearnedRenderer(model, image, mask, flow, params["frames"], params["feather_px"]),
-            {"renderer": "G_frame", "frame_model": str(item.inputs["frame_model"].parent)})
+        return make_renderer(image, mask, flow, params["frames"], params["feather_px"], device)
+    model = frame_model(item.inputs["frame_model"], device)
+    renderer, record = make_renderer(image, mask, flow, params["frames"], params["feather_px"], device, model)
+    return renderer, {**record, "frame_model": str(item.inputs["frame_model"].parent)}
 
 
 @lru_cache(maxsize=2)
@@ -143,6 +143,4 @@ ANIMATE = ItemStep("animate", animate_item,
                    code=("stages.engine", "stages.flowfield", "stages.video", "stages.eulerian"))
 # The same step with the learned networks: their code joins the cache key (and their weights the inputs).
 ANIMATE_LEARNED = ItemStep("animate_learned", animate_item,
-                           code=(*ANIMATE.code, "stages.models", *(f"stages.learned.{name}" for name in (
-                               "inference", "flow_net", "frame_net", "text", "layers", "checkpoint", "data",
-                               "training"))))
+                           code=(*ANIMATE.code, "stages.models", *learned.MODULES))

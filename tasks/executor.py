@@ -19,8 +19,6 @@ from tasks.batch import Item, ItemStep, execute_item
 class LocalExecutor:
     """Runs items one after another in this process."""
 
-    parallelism = 1
-
     def run(self, step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
         """Execute one item → its record."""
         return execute_item(step, item, params, key, store_root)
@@ -52,9 +50,7 @@ class RayExecutor:
             else:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                          object_store_memory=object_store_mb * 1024 * 1024)
-        resources = ray.cluster_resources()
-        self.gpus = resources.get("GPU", 0.0)
-        self.parallelism = max(1, int(resources.get("CPU", 1)))
+        self.gpus = ray.cluster_resources().get("GPU", 0.0)
 
     def run(self, step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
         """Execute one item on the cluster and wait for its record (GPUs asked for only where present)."""

@@ -14,15 +14,14 @@ import json
 import shutil
 from pathlib import Path
 
+from stages import learned
 from stages.errors import InputError
 from stages.learned.train_flow import FlowTraining
 from stages.learned.train_frame import FrameTraining
 from stages.learned.training import LOSSES, VALIDATION
 from tasks.store import code_digest, file_digest, json_digest
 
-LEARNED_MODULES = tuple(f"stages.learned.{name}" for name in (
-    "checkpoint", "data", "flow_net", "frame_net", "inference", "layers", "losses", "text", "train_flow",
-    "train_frame", "training")) + ("stages.engine", "stages.flowfield", "stages.eulerian", "stages.models")
+LEARNED_MODULES = (*learned.MODULES, "stages.engine", "stages.flowfield", "stages.eulerian", "stages.models")
 
 
 def dataset_fingerprint(root: str | Path) -> str:

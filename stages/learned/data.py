@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from stages.engine import feather_weights
 from stages.errors import InputError
 from stages.eulerian import Clip, list_clips, read_motion
-from stages.flowfield import Hint, dense_flow
+from stages.flowfield import Hint, dense_flow, hints_from_flow
 from stages.images import load_rgb
 from stages.video import read_video
 
@@ -76,16 +76,8 @@ def motion_mask(flow: np.ndarray, threshold: float) -> np.ndarray:
 def direction_hint(flow: np.ndarray, mask: np.ndarray, smoothness: float) -> np.ndarray:
     """Dense direction hint float32 (2, H, W): each region's mean flow direction as a unit vector at its
     centroid, spread over the region (``dense_flow``); zero outside ``mask`` and where nothing moves."""
-    if not mask.any():
-        return np.zeros_like(flow, dtype=np.float32)
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    hints = []
-    for label in range(1, count):
-        rows, cols = np.nonzero(labels == label)
-        dx, dy = float(flow[0, rows, cols].mean()), float(flow[1, rows, cols].mean())
-        length = float(np.hypot(dx, dy))
-        if length > 0:
-            hints.append(Hint(float(cols.mean()), float(rows.mean()), dx / length, dy / length))
+    hints = [Hint(hint.x, hint.y, hint.dx / length, hint.dy / length) for hint in hints_from_flow(flow, mask)
+             if (length := float(np.hypot(hint.dx, hint.dy))) > 0]
     return dense_flow(mask, hints, smoothness) if hints else np.zeros_like(flow, dtype=np.float32)
 
 
