@@ -5,7 +5,8 @@ ground-truth video), ``<id>_motion.pth`` (the average flow: an lz4-frame-compres
 array or tensor of shape (1, 2, H, W), pixels per frame) and, for synthetic scenes, ``<id>_mask.png``.
 Clips may sit directly in the folder or in split sub-folders (``train/``, ``validation/``), or the folder
 may hold ``splits.json`` ({split: [ids]}) as our synthetic scenes do.
-``captions.json`` ({id: caption}) may lie beside them.
+Captions come from ``captions.json`` ({id: caption}) or ``captions.txt`` (lines ``<id>: caption``, split at
+the first colon, so captions may contain colons), at the root or in the split folder (which wins).
 """
 
 from __future__ import annotations
@@ -43,10 +44,7 @@ def list_clips(root: str | Path, split: str | None = None) -> list[Clip]:
         folder, wanted = Path(root), set(json.loads((Path(root) / "splits.json").read_text()).get(split, []))
     if not folder.is_dir():
         raise InputError(f"dataset folder not found: {folder}")
-    captions = {}
-    for path in (folder / "captions.json", Path(root) / "captions.json"):
-        if path.is_file():
-            captions.update(json.loads(path.read_text()))
+    captions = read_captions(*dict.fromkeys((Path(root), folder)))
     clips = []
     for motion in sorted(folder.rglob("*_motion.pth")):
         stem = motion.name[: -len("_motion.pth")]
@@ -59,6 +57,21 @@ def list_clips(root: str | Path, split: str | None = None) -> list[Clip]:
         mask = motion.with_name(f"{stem}_mask.png")
         clips.append(Clip(stem, image, video, motion, mask if mask.is_file() else None, captions.get(stem)))
     return clips
+
+
+def read_captions(*folders: Path) -> dict[str, str]:
+    """Captions from ``captions.json`` and ``captions.txt`` in ``folders`` (later folders win)."""
+    captions: dict[str, str] = {}
+    for folder in folders:
+        json_path, text_path = Path(folder) / "captions.json", Path(folder) / "captions.txt"
+        if json_path.is_file():
+            captions.update({str(k): str(v) for k, v in json.loads(json_path.read_text()).items()})
+        if text_path.is_file():
+            for line in text_path.read_text().splitlines():
+                clip_id, colon, caption = line.partition(":")
+                if colon and clip_id.strip():
+                    captions[clip_id.strip()] = caption.strip()
+    return captions
 
 
 class _FlowUnpickler(pickle.Unpickler):

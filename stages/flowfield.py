@@ -13,7 +13,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from stages.directions import angle_to_vector
+from stages.directions import angle_to_vector, vector_to_angle
 from stages.errors import InputError
 
 
@@ -62,6 +62,11 @@ def hints_from_flow(flow: np.ndarray, mask: np.ndarray) -> list[Hint]:
     """One hint per connected region of ``mask`` (H, W): the region's mean ``flow`` (2, H, W) at its centroid."""
     return [Hint(float(cols.mean()), float(rows.mean()), float(flow[0, rows, cols].mean()),
                  float(flow[1, rows, cols].mean())) for rows, cols in _regions(mask)]
+
+
+def mean_flow_angle(flow: np.ndarray, mask: np.ndarray) -> float:
+    """Viewer-space angle in degrees [0, 360) of the mean of ``flow`` (2, H, W) inside ``mask`` (H, W)."""
+    return vector_to_angle(float(flow[0][mask].mean()), float(flow[1][mask].mean()))
 
 
 def _regions(mask: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -12,8 +12,7 @@ from tqdm import tqdm
 from stages import learned
 from stages.engine import LoopRenderer
 from stages.eulerian import read_motion
-from stages.directions import vector_to_angle
-from stages.flowfield import Hint, dense_flow, flow_to_rgb, hints_from_flow
+from stages.flowfield import Hint, dense_flow, flow_to_rgb, hints_from_flow, mean_flow_angle
 from stages.images import load_mask, load_rgb, save_png
 from stages.learned.frame_net import FrameNet
 from stages.learned.inference import FlowPredictor, LearnedRenderer, load_frame_model
@@ -64,8 +63,8 @@ def item_flow(item: Item, params: dict, image: np.ndarray, mask: np.ndarray) -> 
         return dense_flow(mask, hints, params["smoothness"]), {"motion": "hints from the clip's motion file",
                                                                "hints": [h.__dict__ for h in hints]}
     predictor = flow_predictor(item.inputs["flow_model"], params.get("device", "cpu"))
-    angle = vector_to_angle(float(motion[0][mask].mean()), float(motion[1][mask].mean()))
-    flow = predictor.predict(image, mask, caption=item.values.get("caption"), angle=angle, speed=params["speed"],
+    flow = predictor.predict(image, mask, caption=item.values.get("caption"), angle=mean_flow_angle(motion, mask),
+                             speed=params["speed"],
                              max_flow=params.get("max_flow"))
     return flow, {"motion": f"G_flow ({predictor.conditioning}-conditioned)",
                   "flow_model": str(item.inputs["flow_model"].parent)}

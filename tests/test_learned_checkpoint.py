@@ -9,6 +9,7 @@ import torch
 from learned_helpers import flow_checkpoint, frame_checkpoint
 from stages.errors import InputError
 from stages.learned.checkpoint import read_checkpoint
+from stages.learned.flow_net import FlowNet, FlowNetConfig
 from stages.learned.inference import FlowPredictor, load_frame_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -19,8 +20,11 @@ def test_a_saved_flow_network_predicts_the_same_after_loading(tmp_path, texture)
     record, state = read_checkpoint(folder, "g_flow")
     assert record["config"]["conditioning"] == "text" and record["text_encoder"]["profile"] == "tiny"
     predictor = FlowPredictor(folder)
+    torch.manual_seed(3)  # the network flow_checkpoint built and saved, built again independently
+    built = FlowNet(FlowNetConfig(**record["config"])).state_dict()
     for name, tensor in predictor.model.state_dict().items():
         torch.testing.assert_close(tensor, state[name])
+        torch.testing.assert_close(tensor, built[name])
     mask = np.zeros(texture.shape[:2], bool)
     mask[10:50, 10:90] = True
     flow = predictor.predict(texture, mask, caption="a river flowing left to right")

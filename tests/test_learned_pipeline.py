@@ -10,9 +10,10 @@ from test_pipeline import ROOT
 
 
 @pytest.mark.slow
-def test_training_stages_feed_the_learned_animate_stage(prefect_server, tmp_path, one_torch_thread):
+def test_training_stages_feed_the_learned_animate_stage(prefect_server, tmp_path, one_torch_thread, monkeypatch):
     from flows.pipeline import FLOWS, animate_flow, synth_flow
     from flows.learned import train_flow_stage, train_frame_stage
+    from stages.learned.train_flow import FlowTraining
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["run"].update(store=str(tmp_path / ".cache/store"), executor="local")
@@ -46,5 +47,8 @@ def test_training_stages_feed_the_learned_animate_stage(prefect_server, tmp_path
     meta = json.loads((tmp_path / "animate/scene0000/scene0000_meta.json").read_text())
     assert meta["motion"] == "G_flow (text-conditioned)" and meta["renderer"] == "G_frame"
     # a re-run of the training stage resumes from its finished state instead of training again
+    steps = []
+    monkeypatch.setattr(FlowTraining, "step", lambda self, batch, iteration: steps.append(iteration) or {})
     again = train_flow_stage(params, str(tmp_path / "g_flow_again"), str(tmp_path / "again.json"), plots)
+    assert steps == []
     assert again.epe.tolist() == flow_run.epe.tolist()

@@ -15,8 +15,6 @@ and ``feather`` (1, h, w), the compositing weight of the moving region.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,42 +28,22 @@ from stages.engine import feather_weights
 from stages.errors import InputError
 from stages.eulerian import Clip, list_clips, read_motion
 from stages.flowfield import Hint, dense_flow, hints_from_flow
-from stages.images import load_rgb
+from stages.images import load_rgb, to_tensor
 from stages.video import read_video
 
 FLOW_SCALE = 64.0  # G_flow predicts flow / FLOW_SCALE (method §6)
 
 
-def read_captions(*folders: Path) -> dict[str, str]:
-    """Captions from ``captions.json`` and ``captions.txt`` in ``folders`` (later folders win)."""
-    captions: dict[str, str] = {}
-    for folder in folders:
-        json_path, text_path = Path(folder) / "captions.json", Path(folder) / "captions.txt"
-        if json_path.is_file():
-            captions.update({str(k): str(v) for k, v in json.loads(json_path.read_text()).items()})
-        if text_path.is_file():
-            for line in text_path.read_text().splitlines():
-                clip_id, colon, caption = line.partition(":")
-                if colon and clip_id.strip():
-                    captions[clip_id.strip()] = caption.strip()
-    return captions
-
-
 def find_clips(root: str | Path, split: str) -> list[Clip]:
     """The clips of ``split`` under ``root`` (split sub-folder or ``splits.json``), captions attached."""
     root = Path(root)
-    if (root / split).is_dir():
-        clips, caption_folders = list_clips(root, split), (root, root / split)
-    elif (root / "splits.json").is_file():
-        wanted = set(json.loads((root / "splits.json").read_text()).get(split, []))
-        clips, caption_folders = [c for c in list_clips(root) if c.id in wanted], (root,)
-    else:
+    if not (root / split).is_dir() and not (root / "splits.json").is_file():
         raise InputError(f"{root} has neither a {split}/ folder nor a splits.json: point the training data at "
                          "the Eulerian dataset's root or at a synthetic set (cinemagraph pipeline synth_train)")
+    clips = list_clips(root, split)
     if not clips:
         raise InputError(f"no clips of split {split!r} under {root} (each needs _input, _gt.mp4 and _motion.pth)")
-    captions = read_captions(*caption_folders)
-    return [dataclasses.replace(c, caption=captions.get(c.id, c.caption)) for c in clips]
+    return clips
 
 
 def motion_mask(flow: np.ndarray, threshold: float) -> np.ndarray:
@@ -191,20 +169,15 @@ class EulerianClips(Dataset):
             arrays = flip_horizontal(arrays)
             sample["caption"] = mirror_caption(sample["caption"])
         mask = motion_mask(arrays["flow"], self.options.mask_threshold)
-        sample.update(image=_chw(arrays["image"]), flow=torch.from_numpy(np.ascontiguousarray(arrays["flow"])),
+        sample.update(image=to_tensor(arrays["image"])[0], flow=torch.from_numpy(np.ascontiguousarray(arrays["flow"])),
                       mask=torch.from_numpy(mask[None].astype(np.float32)))
         if self.options.hint:
             hint = direction_hint(arrays["flow"], mask, self.options.hint_smoothness)
             sample["hint"] = torch.from_numpy(hint)
         if self.options.frames:
-            sample.update(last=_chw(arrays["last"]), target=_chw(arrays["target"]),
+            sample.update(last=to_tensor(arrays["last"])[0], target=to_tensor(arrays["target"])[0],
                           feather=torch.from_numpy(feather_weights(mask, self.options.feather_px)[None]))
         return sample
-
-
-def _chw(image: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) → float32 (3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
 
 
 def _resize(arrays: dict[str, np.ndarray], short: int | None) -> dict[str, np.ndarray]:

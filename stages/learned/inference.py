@@ -14,17 +14,13 @@ import torch
 from stages.engine import ForwardIntegrator, euler_displacements, feather_weights
 from stages.errors import InputError
 from stages.flowfield import check_mask, dense_flow, region_hints
+from stages.images import to_tensor, to_uint8
 from stages.learned.checkpoint import load_weights, read_checkpoint
 from stages.learned.data import FLOW_SCALE
 from stages.learned.flow_net import FlowNet, FlowNetConfig
 from stages.learned.frame_net import FrameNet, FrameNetConfig, composite
 from stages.learned.text import TextEncoderOptions, encode_captions
 from stages.devices import resolve_device
-
-
-def _chw(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (H, W, 3) → float32 (1, 3, H, W) in [0, 1] on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float() / 255.0
 
 
 class FlowPredictor:
@@ -68,7 +64,7 @@ class FlowPredictor:
                 raise InputError("this G_flow is the directional variant: give a direction")
             hint_array = dense_flow(mask, region_hints(mask, angle, 1.0), self.hint_smoothness)
             hint = torch.from_numpy(hint_array[None]).to(self.device)
-        flow = self.model(_chw(image, self.device), mask_tensor, text, hint)[0].float() * FLOW_SCALE
+        flow = self.model(to_tensor(image, self.device), mask_tensor, text, hint)[0].float() * FLOW_SCALE
         if max_flow is not None:
             flow = flow.clamp(-max_flow, max_flow)
         return (flow * speed * mask_tensor[0]).cpu().numpy()
@@ -106,7 +102,7 @@ class LearnedRenderer:
         self._pad = (0, -self.width % multiple, 0, -self.height % multiple)
         pad = torch.nn.functional.pad
         with torch.inference_mode():
-            self.image = _chw(image, self.device)
+            self.image = to_tensor(image, self.device)
             self.feather = torch.from_numpy(feather_weights(mask, feather_px)).to(self.device)[None, None]
             self.encoded = model.encode(pad(self.image, self._pad, mode="replicate"))
             self.flow = pad(torch.from_numpy(np.ascontiguousarray(flow, np.float32)).to(self.device)[None],
@@ -139,4 +135,4 @@ class LearnedRenderer:
         rendered = self.model.render(self.encoded, self.encoded, self._forward(n)[None],
                                      self._backward[self.frames - n][None], alpha)
         out = composite(rendered[..., :self.height, :self.width], self.image, self.feather)
-        return out[0].mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+        return to_uint8(out)

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stages.eulerian import read_motion
 from stages.learned.checkpoint import save_checkpoint
 from stages.learned.data import FLOW_SCALE, ClipOptions, EulerianClips, mirror_caption, motion_mask
 from stages.learned.flow_net import FLOW_PRESETS, FlowNet, FlowNetConfig
@@ -62,10 +61,10 @@ class FlowTrainingOptions:
 
 def training_mean_flow(dataset: EulerianClips, threshold: float, limit: int = MEAN_FLOW_CLIPS) -> np.ndarray:
     """Mean flow vector (2,) in pixels per frame over the moving pixels of (up to ``limit``) training clips."""
-    chosen = dataset.clips[:: max(1, len(dataset.clips) // limit)][:limit]
+    chosen = range(0, len(dataset), max(1, len(dataset) // limit))[:limit]
     total, count = np.zeros(2), 0
-    for clip in chosen:
-        flow = read_motion(clip.motion)
+    for index in chosen:
+        flow = dataset.load_clip(index)["flow"]  # resized as training sees it
         mask = motion_mask(flow, threshold)
         total += flow[:, mask].sum(axis=1)
         count += int(mask.sum())

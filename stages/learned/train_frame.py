@@ -19,6 +19,8 @@ import torch
 
 from stages.engine import LoopRenderer
 from stages.errors import InputError
+from stages.flowfield import mean_flow_angle
+from stages.images import to_uint8
 from stages.learned.checkpoint import save_checkpoint
 from stages.learned.data import ClipOptions, EulerianClips, motion_mask
 from stages.learned.frame_net import FRAME_PRESETS, FrameNet, FrameNetConfig
@@ -90,7 +92,7 @@ def compare_renderers(model: FrameNet, dataset: EulerianClips, stride: int, feat
         flows = {"": flow * mask}
         if flow_predictor is not None:
             flows["_predicted_flow"] = flow_predictor.predict(image, mask, caption=clip.caption,
-                                                              angle=_mean_angle(flow, mask))
+                                                              angle=mean_flow_angle(flow, mask))
         chosen = list(range(0, len(video), stride))
         for suffix, motion in flows.items():
             for name, renderer in (("learned", LearnedRenderer(model, image, mask, motion, len(video), feather_px)),
@@ -98,11 +100,6 @@ def compare_renderers(model: FrameNet, dataset: EulerianClips, stride: int, feat
                 frames = np.stack([renderer.frame(n) for n in chosen])
                 scores.setdefault(f"psnr_{name}{suffix}", []).append(masked_psnr(frames, video[chosen], mask))
     return {name: float(np.mean(values)) for name, values in scores.items()}
-
-
-def _mean_angle(flow: np.ndarray, mask: np.ndarray) -> float:
-    """Viewer-space angle (degrees) of the mean flow inside ``mask`` (for a directional G_flow)."""
-    return float(np.degrees(np.arctan2(-flow[1][mask].mean(), flow[0][mask].mean())) % 360.0)
 
 
 class FrameTraining:
@@ -139,14 +136,14 @@ class FrameTraining:
             return batch["flow"]
         predicted = []
         for b in range(len(batch["flow"])):
-            image = batch["image"][b].mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+            image = to_uint8(batch["image"][b])
             mask = batch["mask"][b, 0].bool().cpu().numpy()
             if not mask.any():
                 predicted.append(batch["flow"][b])
                 continue
             flow = batch["flow"][b].cpu().numpy()
             predicted.append(torch.from_numpy(self.flow_predictor.predict(
-                image, mask, caption=batch["caption"][b], angle=_mean_angle(flow, mask))).to(batch["flow"].device))
+                image, mask, caption=batch["caption"][b], angle=mean_flow_angle(flow, mask))).to(batch["flow"].device))
         return torch.stack(predicted)
 
     def step(self, batch: dict, iteration: int) -> dict[str, float]:
