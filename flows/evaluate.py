@@ -26,7 +26,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from stages.errors import InputError
 from stages.fvd import get_protocol, score
-from stages.i3d import RANDOM, default_detector_path, load_detector
+from stages.i3d import detector_file, load_detector
 from stages.video_metrics import default_lpips_path
 from tasks.batch import Item
 from tasks.evaluate import EVALUATE
@@ -70,8 +70,9 @@ def item_for(set_name: str, entry: VideoEntry, real: VideoEntry | None, masks: P
 def model_files(params: dict) -> dict[str, Path]:
     """The model files the items read (their digests key the cache): the I3D file and a local LPIPS."""
     files = {}
-    if params["protocols"] and not str(params["i3d"]).startswith(RANDOM):
-        files["detector"] = Path(params["i3d"]).expanduser() if params["i3d"] else default_detector_path()
+    detector = detector_file(params["i3d"])
+    if params["protocols"] and detector is not None:
+        files["detector"] = detector
     lpips = Path(params["lpips"]).expanduser() if params["lpips"] else default_lpips_path()
     if params["lpips"] or lpips.is_file():
         files["lpips"] = lpips

@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from stages.errors import InputError
+from stages.files import file_digest
 from stages.local_models import models_dir
 
 FEATURE_DIM = 400
@@ -192,15 +193,6 @@ def random_detector(seed: int = 0) -> Detector:
     return Detector(model.eval(), f"{RANDOM} (seed {seed})", digest.hexdigest())
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _is_torchscript(path: Path) -> bool:
     """TorchScript archives hold a ``code/`` folder; ``torch.save`` state dicts do not."""
     if not zipfile.is_zipfile(path):
@@ -254,7 +246,14 @@ def _load_file(path: str, size: int, mtime_ns: int) -> Detector:
     """Load a detector file (memoised on its path, size and modification time)."""
     file = Path(path)
     model = _torchscript_model(file) if _is_torchscript(file) else _state_dict_model(file)
-    return Detector(model, str(file), file_sha256(file))
+    return Detector(model, str(file), file_digest(file))
+
+
+def detector_file(spec: str | Path | None) -> Path | None:
+    """The file a detector ``spec`` names (None: the default path), or None for a random detector."""
+    if spec is not None and str(spec).split(":")[0] == RANDOM:
+        return None
+    return Path(spec).expanduser() if spec is not None else default_detector_path()
 
 
 def load_detector(spec: str | Path | None = None) -> Detector:
@@ -262,12 +261,12 @@ def load_detector(spec: str | Path | None = None) -> Detector:
 
     A missing file raises InputError saying where to put one. Loaded files are memoised per process.
     """
-    if spec is not None and str(spec).split(":")[0] == RANDOM:
+    path = detector_file(spec)
+    if path is None:
         seed = str(spec).partition(":")[2] or "0"
         if not seed.isdigit():
             raise InputError(f"bad detector {spec!r}: write 'random' or 'random:SEED' with a whole number")
         return random_detector(int(seed))
-    path = Path(spec).expanduser() if spec is not None else default_detector_path()
     if not path.is_file():
         raise InputError(
             f"no I3D detector at {path}. FVD needs the Kinetics-400 Inception-I3D: put a TorchScript I3D "

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from stages.attention import AttentionMean, AttentionOptions, attention_grid
 from stages.errors import InputError
+from stages.images import to_uint8
 from stages.models import DiffusionModels
 
 MODES = ("lockstep", "two-pass")
@@ -349,8 +350,7 @@ def decode(models: DiffusionModels, latents: torch.Tensor) -> np.ndarray:
     """VAE-decode one latent (1, 4, h, w) to uint8 (8h, 8w, 3)."""
     with models.using("vae") as vae:
         image = vae.decode((latents / vae.config.scaling_factor).to(models.dtype)).sample.float()
-    image = ((image[0] + 1.0) / 2.0).clamp(0.0, 1.0)
-    return image.mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy()
+    return to_uint8((image + 1.0) / 2.0)
 
 
 def generate_twins(models: DiffusionModels, prompt: str, twin_prompt: str, seed: int,

@@ -19,6 +19,7 @@ region, bool (H, W), True where things may move. Intensities are on the 0–255 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -216,7 +217,14 @@ def load_lpips(path: str | Path | None = None) -> PerceptualMetric | None:
         if path:
             raise InputError(f"LPIPS model not found: {file} (give a TorchScript LPIPS or leave it out)")
         return None
-    return torch.jit.load(str(file), map_location="cpu").eval()
+    stat = file.stat()
+    return _load_lpips_file(str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=2)
+def _load_lpips_file(path: str, size: int, mtime_ns: int) -> PerceptualMetric:
+    """Load a TorchScript LPIPS (memoised on its path, size and modification time: once per process)."""
+    return torch.jit.load(path, map_location="cpu").eval()
 
 
 @torch.no_grad()

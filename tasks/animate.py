@@ -12,13 +12,13 @@ from tqdm import tqdm
 from stages import learned
 from stages.engine import LoopRenderer
 from stages.eulerian import read_motion
+from stages.files import file_digest
 from stages.flowfield import Hint, dense_flow, flow_to_rgb, hints_from_flow, mean_flow_angle
 from stages.images import load_mask, load_rgb, save_png
 from stages.learned.frame_net import FrameNet
 from stages.learned.inference import FlowPredictor, LearnedRenderer, load_frame_model
 from stages.video import read_video, write_video
 from tasks.batch import Item, ItemStep
-from tasks.store import file_digest
 
 
 def render_frames(renderer: LoopRenderer) -> np.ndarray:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from stages.errors import InputError
-from tasks.store import Store, code_digest, file_digest, json_digest
+from stages.files import file_digest
+from tasks.store import Store, code_digest, json_digest
 
 
 @dataclass(frozen=True)

@@ -49,17 +49,15 @@ def evaluate_video(item: Item, params: dict, out_dir: Path) -> dict:
     save_png(out_dir / "mask.png", moving)
     lpips = load_lpips(item.inputs["lpips"]) if "lpips" in item.inputs else None
     metrics = video_metrics(frames, image, moving, params["margin"], lpips)
-    detector = load_detector(item.inputs.get("detector", params["i3d"]))
-    features = {}
-    for name in params["protocols"]:
-        protocol = get_protocol(name)
-        if len(frames) >= protocol.frames_needed:
-            features[name] = video_features(detector, [frames], protocol)[0]
+    protocols = [get_protocol(name) for name in params["protocols"]]
+    fitting = [protocol for protocol in protocols if len(frames) >= protocol.frames_needed]
+    detector = load_detector(item.inputs.get("detector", params["i3d"])) if fitting else None
+    features = {protocol.name: video_features(detector, [frames], protocol)[0] for protocol in fitting}
     np.savez(out_dir / "features.npz", **features)
     return {"set": item.values["set"], "video_id": item.values["video_id"], "frames": len(frames),
             "height": shape[0], "width": shape[1], "mask_source": item.values["mask_source"],
             "reference_source": item.values["reference_source"], "fvd_protocols": ",".join(features),
-            "detector_sha256": detector.sha256, **metrics}
+            "detector_sha256": detector.sha256 if detector else None, **metrics}
 
 
 EVALUATE = ItemStep("evaluate", evaluate_video,

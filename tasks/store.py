@@ -23,21 +23,6 @@ from stages.files import make_public
 RECORD = "record.json"
 
 
-def file_digest(path: str | Path) -> str:
-    """sha256 hex digest of a file's bytes (memoised on path, size and modification time)."""
-    stat = os.stat(path)
-    return _file_digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=4096)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @lru_cache(maxsize=256)
 def code_digest(modules: tuple[str, ...]) -> str:
     """sha256 hex digest of the source code of the named modules."""

@@ -19,7 +19,8 @@ from stages.errors import InputError
 from stages.learned.train_flow import FlowTraining
 from stages.learned.train_frame import FrameTraining
 from stages.learned.training import LOSSES, VALIDATION
-from tasks.store import code_digest, file_digest, json_digest
+from stages.files import file_digest
+from tasks.store import code_digest, json_digest
 
 LEARNED_MODULES = (*learned.MODULES, "stages.engine", "stages.flowfield", "stages.eulerian", "stages.models")
 

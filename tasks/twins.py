@@ -87,8 +87,8 @@ def twin_meta(rewrite: Rewrite, seed: int, params: dict, result: TwinResult, mod
         "prompt": rewrite.prompt, "twin_prompt": rewrite.twin_prompt, "region": rewrite.region,
         "direction": rewrite.direction, "direction_range": rewrite.direction_range, "nouns": rewrite.nouns,
         "corrections": rewrite.notes, "seed": seed,
-        "model": {"profile": models.name, "device": str(models.device), "dtype": str(models.dtype).split(".")[-1],
-                  **dataclasses.asdict(model_options(params))},
+        "model": {**dataclasses.asdict(model_options(params)),  # the settings, then what they resolved to
+                  "profile": models.name, "device": str(models.device), "dtype": str(models.dtype).split(".")[-1]},
         "twins": dataclasses.asdict(options), "attention": dataclasses.asdict(attention_options(params)),
         "attention_grid": list(result.attention_grid), "attention_maps_averaged": result.attention_maps,
         "timesteps": result.timesteps,
