@@ -17,7 +17,6 @@ import json
 import platform
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -25,25 +24,12 @@ from stages.attention import AttentionOptions, attention_picture
 from stages.errors import InputError
 from stages.images import save_png
 from stages.models import DiffusionModels, ModelOptions, default_geometry, load_models
+from stages.options import options_from
 from stages.prompts import Rewrite, RewriteOptions, rewrite_prompt
 from stages.twins import TwinOptions, TwinResult, generate_twins
 from tasks.batch import Item, ItemStep
 
 PROMPT_COLUMNS = ("id", "prompt", "region", "direction", "seed")
-
-
-def options_from(kind: type, section: dict | None, name: str, batch_keys: tuple[str, ...] = ()) -> Any:
-    """A frozen options dataclass from a params.yaml section; unknown keys are refused with their names.
-
-    ``batch_keys`` are keys of the section that configure the batch (input file, base seed), not the stage.
-    """
-    section = {key: value for key, value in (section or {}).items() if key not in batch_keys}
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise InputError(f"unknown key(s) {', '.join(unknown)} in params section {name!r}; known: "
-                         f"{', '.join(sorted(known))}")
-    return kind(**{key: tuple(value) if isinstance(value, list) else value for key, value in section.items()})
 
 
 def model_options(params: dict) -> ModelOptions:

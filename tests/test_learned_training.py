@@ -85,3 +85,10 @@ def test_directional_flow_network_learns_the_direction(scenes, tmp_path):
     metrics = FlowTraining(scenes, section, None, tmp_path).run()
     assert metrics["epe"] < 0.7 * metrics["epe_zero"]
     assert metrics["epe"] < metrics["epe_mean"]
+
+
+def test_a_misspelt_training_setting_is_refused_with_its_name(scenes, tmp_path):
+    with pytest.raises(InputError, match=r"unknown key\(s\) iteratoins in params section 'train_flow'"):
+        FlowTraining(scenes, dict(LOOP, iteratoins=5), None, tmp_path)
+    with pytest.raises(InputError, match=r"unknown key\(s\) lr in params section 'train_frame'"):
+        FrameTraining(scenes, dict(LOOP, lr=0.1), tmp_path)

@@ -22,9 +22,10 @@ from stages.learned.layers import MultiScaleDiscriminator
 from stages.learned.losses import (endpoint_error, feature_matching_loss, lsgan_discriminator_loss,
                                    lsgan_generator_loss)
 from stages.learned.text import TextEncoderOptions, encode_captions, text_width
-from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader, options_from_section,
+from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader,
                                      to_device, update_average)
 from stages.errors import InputError
+from stages.options import check_keys, pick
 
 DISCRIMINATOR_FLOW_GAIN = 16.0  # flows / 64 are ~0.02: the discriminators see them ×16, closer to the image's scale
 MEAN_FLOW_CLIPS = 500  # the training mean flow is estimated from at most this many clips
@@ -49,7 +50,7 @@ class FlowTrainingOptions:
 
     @classmethod
     def from_params(cls, section: dict) -> "FlowTrainingOptions":
-        options = options_from_section(cls, section)
+        options = pick(cls, section)
         if options.network not in FLOW_PRESETS:
             raise InputError(f"train_flow.network must be one of {', '.join(FLOW_PRESETS)}, got {options.network!r}")
         return options
@@ -75,6 +76,7 @@ class FlowTraining:
     """G_flow, its discriminators and optimisers, with the training step and validation."""
 
     def __init__(self, data_root: str | Path, section: dict, models: dict | None, work_dir: str | Path):
+        check_keys(section, "train_flow", FlowTrainingOptions, LoopOptions, extra=("data",))
         self.options = FlowTrainingOptions.from_params(section)
         self.loop = LoopOptions.from_params(section)
         self.text = TextEncoderOptions.from_params(models) if self.options.conditioning == "text" else None

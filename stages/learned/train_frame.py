@@ -19,6 +19,7 @@ import torch
 
 from stages.engine import LoopRenderer
 from stages.errors import InputError
+from stages.options import check_keys, pick
 from stages.flowfield import mean_flow_angle
 from stages.images import to_uint8
 from stages.learned.checkpoint import save_checkpoint
@@ -27,7 +28,7 @@ from stages.learned.frame_net import FRAME_PRESETS, FrameNet, FrameNetConfig
 from stages.learned.inference import FlowPredictor, LearnedRenderer
 from stages.learned.layers import MultiScaleDiscriminator
 from stages.learned.losses import lsgan_discriminator_loss, lsgan_generator_loss, make_perceptual_loss, psnr
-from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader, options_from_section,
+from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader,
                                      to_device, update_average)
 
 
@@ -57,7 +58,7 @@ class FrameTrainingOptions:
 
     @classmethod
     def from_params(cls, section: dict) -> "FrameTrainingOptions":
-        options = options_from_section(cls, section)
+        options = pick(cls, section)
         if options.network not in FRAME_PRESETS:
             raise InputError(f"train_frame.network must be one of {', '.join(FRAME_PRESETS)}, got {options.network!r}")
         if options.predicted_flow_iterations and not options.flow_model:
@@ -106,6 +107,7 @@ class FrameTraining:
     """G_frame, its discriminators, losses and optimisers, with the training step and validation."""
 
     def __init__(self, data_root: str | Path, section: dict, work_dir: str | Path):
+        check_keys(section, "train_frame", FrameTrainingOptions, LoopOptions, extra=("data",))
         self.options = FrameTrainingOptions.from_params(section)
         self.loop = LoopOptions.from_params(section)
         self.config = FrameNetConfig(**FRAME_PRESETS[self.options.network])

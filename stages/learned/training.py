@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from tqdm import tqdm
 
 from stages.devices import resolve_device
 from stages.errors import InputError
+from stages.options import pick
 
 STATE = "state.pt"
 LOSSES = "losses.csv"
@@ -62,14 +62,7 @@ class LoopOptions:
     @classmethod
     def from_params(cls, section: dict) -> "LoopOptions":
         """Options from a params.yaml section, taking the keys it names."""
-        return options_from_section(cls, section)
-
-
-def options_from_section(options_class: type, section: dict):
-    """An instance of the dataclass ``options_class`` from the keys of ``section`` that it names (the rest
-    of the section belongs to other option groups)."""
-    names = {field.name for field in dataclasses.fields(options_class)}
-    return options_class(**{key: value for key, value in section.items() if key in names})
+        return pick(cls, section)
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
