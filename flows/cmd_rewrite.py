@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,16 +16,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("prompt", help='the artistic prompt, e.g. "a river in the style of Monet"')
     parser.add_argument("--region", help="the region to animate (default: the first animatable noun)")
     parser.add_argument("--direction", help='e.g. "left to right", "downwards" (default: read from the prompt)')
-    parser.add_argument("--keep", choices=("all", "animatable"), default="all",
-                        help="nouns in the twin prompt: all (the paper, default) or animatable only")
+    parser.add_argument("--keep", choices=("all", "animatable"),
+                        help="nouns in the twin prompt: all (the paper) or animatable only (default: rewrite.keep)")
+    parser.add_argument("--params", type=Path,
+                        help="parameters file whose rewrite section applies (default: params.yaml here if present, "
+                             "else built-in defaults), as for cinemagraph twins")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the rewriting as one JSON object."""
-    from stages.prompts import RewriteOptions, rewrite_prompt
+    from flows.cmd_twins import read_params
+    from stages.prompts import rewrite_prompt
+    from tasks.twins import rewrite_options
 
-    rewrite = rewrite_prompt(args.prompt, args.region, args.direction, RewriteOptions(keep=args.keep))
+    section = dict(read_params(args.params).get("rewrite") or {})
+    if args.keep is not None:
+        section["keep"] = args.keep
+    rewrite = rewrite_prompt(args.prompt, args.region, args.direction, rewrite_options(section))
     fields = rewrite.to_dict()
     ordered = {key: fields[key] for key in ("twin_prompt", "region", "direction", "direction_range", "prompt",
                                             "nouns", "notes")}

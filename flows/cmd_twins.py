@@ -9,9 +9,7 @@ import re
 import time
 from pathlib import Path
 
-import yaml
-
-from stages.errors import InputError
+from flows.params import load_params
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -46,14 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def read_params(path: Path | None) -> dict:
     """The sections of the parameters file this command uses (``path`` None: params.yaml here, if any)."""
-    if path is None:
-        path = Path("params.yaml")
-        if not path.is_file():
-            return {}
-    if not path.is_file():
-        raise InputError(f"parameters file {path} not found")
-    params = yaml.safe_load(path.read_text()) or {}
-    return {name: dict(params.get(name) or {}) for name in ("models", "rewrite", "twins", "attention")}
+    if path is None and not Path("params.yaml").is_file():
+        return {}
+    return load_params(path or "params.yaml") or {}
 
 
 def with_overrides(params: dict, args: argparse.Namespace) -> dict:

@@ -262,7 +262,5 @@ def load_models(options: ModelOptions = ModelOptions()) -> DiffusionModels:
         parts = load_real(options.profile, options.local_dir, dtype)
     offload = options.offload and device.type == "cuda"
     for key in ("unet", "vae", "text_encoder"):
-        module = parts[key].requires_grad_(False).eval().to("cpu" if offload else device)
-        if next(module.parameters()).dtype != dtype:
-            module.to(dtype)
+        parts[key].requires_grad_(False).eval().to("cpu" if offload else device, dtype)  # one move, cast on the way
     return DiffusionModels(name=options.profile, device=device, dtype=dtype, offload=offload, **parts)

@@ -26,7 +26,9 @@ def test_the_byte_level_tokenizer_has_one_token_per_byte():
     # "a" is byte 97 (its own stand-in) → 2 + 97; a word's last byte takes the "</w>" half: 2 + 256 + 98.
     assert tokenizer("ab").input_ids == [0, 99, 356, 1]
     assert len(tokenizer("x" * 500, truncation=True, max_length=77).input_ids) == 77
-    assert tokenizer("café 🌊").input_ids[0] == 0  # any text encodes, byte by byte
+    # any text encodes, one token per UTF-8 byte: "café" is 5 bytes, "🌊" 4, each word's last in the </w> half
+    ids = tokenizer("café 🌊").input_ids
+    assert len(ids) == 2 + 5 + 4 and ids[4] == 2 + 0xC3 and ids[5] == 2 + 256 + 0xA9 and ids[9] == 2 + 256 + 0x8A
 
 
 def test_the_tiny_unet_has_stable_diffusions_block_layout(tiny):

@@ -87,6 +87,15 @@ def test_cli_rewrite_prints_json(capsys):
     assert printed["region"] == "waterfall" and printed["direction"] == "downwards"
 
 
+def test_cli_rewrite_follows_the_parameters_files_rewrite_section(tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text("rewrite:\n  keep: animatable\n  twin_suffix: photo\n")
+    assert main(["rewrite", "waterfalls falling down a cliff, ink painting by Hokusai", "--params", str(params)]) == 0
+    assert json.loads(capsys.readouterr().out)["twin_prompt"] == "waterfalls, photo"
+    assert main(["rewrite", "waterfalls falling down a cliff", "--params", str(params), "--keep", "all"]) == 0
+    assert json.loads(capsys.readouterr().out)["twin_prompt"] == "waterfalls, cliff, photo"
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["rewrite", ""], "no words"),
     (["twins", "a river", "-o", "OUT", "--size", "100x64"], "width 100 is not a multiple of 64"),
