@@ -21,7 +21,6 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-import imageio_ffmpeg
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -30,27 +29,15 @@ from stages.errors import InputError
 from stages.mturk import CATCH, CRITERIA, OURS, Analysis, Hit, StudySettings, analyze, corrupt_video, \
     manifest_frame, plan_study
 from stages.study_html import encode_prompt, hit_template, study_page
-from stages.video import read_video, write_video
+from stages.video import read_video, video_fps, write_video
 from tasks.video_sets import VideoEntry, find_videos, read_prompts
 
 matplotlib.use("Agg")
 
 VIDEO_FOLDER = "videos"
 EXCLUDED = "excluded.csv"
-DEFAULT_FPS = 30.0
 NUMBER_HITS_APPROVED = "00000000000000000040"  # Mechanical Turk's system qualification types
 PERCENT_ASSIGNMENTS_APPROVED = "000000000000000000L0"
-
-
-def source_fps(path: Path) -> float:
-    """Frame rate of a video file (``DEFAULT_FPS`` for ``.npz`` or when the container does not say)."""
-    if path.suffix.lower() == ".npz":
-        return DEFAULT_FPS
-    reader = imageio_ffmpeg.read_frames(str(path))
-    try:
-        return float(next(reader).get("fps") or DEFAULT_FPS)
-    finally:
-        reader.close()
 
 
 def hit_settings(settings: StudySettings, slots: int, hits: int) -> dict:
@@ -92,7 +79,7 @@ class VideoWriter:
         if key not in self.encoded:
             entry = self.sources[method][item]
             self.encoded[key] = write_video(self.work / f"{len(self.encoded)}.mp4", read_video(entry.video),
-                                            fps=source_fps(entry.video))
+                                            fps=video_fps(entry.video))
         return self.encoded[key]
 
     def write(self, side: tuple[str, str], token: str, catch_source: tuple[str, str] | None, seed: int) -> Path:
@@ -100,7 +87,7 @@ class VideoWriter:
         target = self.folder / f"{token}.mp4"
         if side[0] == CATCH:
             entry = self.sources[catch_source[0]][catch_source[1]]
-            write_video(target, corrupt_video(read_video(entry.video), seed), fps=source_fps(entry.video))
+            write_video(target, corrupt_video(read_video(entry.video), seed), fps=video_fps(entry.video))
         else:
             shutil.copyfile(self.clean(*side), target)
         return target

@@ -60,20 +60,18 @@ def pad_same(x: torch.Tensor, kernel: list[int], stride: list[int]) -> torch.Ten
 
 
 class Unit3D(nn.Module):
-    """SAME-padded 3-D convolution, then batch norm (eps 1e-3) and ReLU unless it is the classifier."""
+    """SAME-padded 3-D convolution (no bias), then batch norm (eps 1e-3) and ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int, int] = (1, 1, 1),
-                 stride: tuple[int, int, int] = (1, 1, 1), classifier: bool = False):
+                 stride: tuple[int, int, int] = (1, 1, 1)):
         super().__init__()
         self.kernel = list(kernel)
         self.stride = list(stride)
-        self.classifier = classifier
-        self.conv3d = nn.Conv3d(in_channels, out_channels, kernel, stride, padding=0, bias=classifier)
-        self.bn = nn.Identity() if classifier else nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01)
+        self.conv3d = nn.Conv3d(in_channels, out_channels, kernel, stride, padding=0, bias=False)
+        self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.bn(self.conv3d(pad_same(x, self.kernel, self.stride)))
-        return x if self.classifier else F.relu(x)
+        return F.relu(self.bn(self.conv3d(pad_same(x, self.kernel, self.stride))))
 
 
 class MaxPoolSame(nn.Module):

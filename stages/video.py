@@ -106,6 +106,17 @@ def _encode(path: Path, frames: Iterable[np.ndarray], suffix: str, fps: float, q
             raise RuntimeError(f"ffmpeg failed writing {path.name}: {error.strip()}")
 
 
+def video_fps(path: str | Path, default: float = 30.0) -> float:
+    """Frame rate of a video file (``default`` for ``.npz`` or when the container does not say)."""
+    if Path(path).suffix.lower() == ".npz":
+        return default
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        return float(next(reader).get("fps") or default)
+    finally:
+        reader.close()
+
+
 def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
     """Decode a video (any ffmpeg-readable file, or our ``.npz``) to uint8 (N, H, W, 3) RGB."""
     path = Path(path)

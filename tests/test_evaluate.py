@@ -64,10 +64,11 @@ def test_evaluate_step_writes_metrics_and_features(folders, tmp_path):
     real, fake = find_videos(folders / "real"), find_videos(folders / "fake")
     params = {"i3d": "random", "protocols": ["fvd16", "fvd60"], "margin": 0, "mask_threshold": 2.0}
     still = evaluate_video(item_for("fake", fake["clip0"], real["clip0"], None, {}), params, tmp_path / "a")
+    # without FVD protocols no detector is needed, even one that does not exist
     drifting = evaluate_video(item_for("fake", fake["clip1"], real["clip1"], None, {}),
-                              {**params, "protocols": []}, tmp_path / "b")
+                              {**params, "protocols": [], "i3d": str(tmp_path / "absent.pt")}, tmp_path / "b")
     assert still["static_rmse"] == 0.0 and still["static_drift"] < 1e-9 and still["fvd_protocols"] == "fvd16"
-    assert drifting["static_drift"] == pytest.approx(FRAMES - 1, rel=0.02)
+    assert drifting["static_drift"] == pytest.approx(FRAMES - 1, rel=0.02) and drifting["detector_sha256"] is None
     with np.load(tmp_path / "a" / "features.npz") as features:
         assert set(features) == {"fvd16"} and features["fvd16"].shape == (400,)
     assert (tmp_path / "a" / "mask.png").is_file()
