@@ -31,6 +31,25 @@ def sample_bilinear(field: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return sampled[0, :, 0].T
 
 
+def pixel_grid(height: int, width: int, device: str | torch.device = "cpu",
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Coordinates (x, y) of every pixel, row by row → (H·W, 2)."""
+    rows, cols = torch.meshgrid(torch.arange(height, device=device, dtype=dtype),
+                                torch.arange(width, device=device, dtype=dtype), indexing="ij")
+    return torch.stack([cols.flatten(), rows.flatten()], 1)
+
+
+def check_loop_inputs(image: np.ndarray, mask: np.ndarray, flow: np.ndarray, frames: int) -> np.ndarray:
+    """Validate a renderer's inputs — image (H, W, 3), mask (H, W), flow (2, H, W), at least 2 frames — and
+    return the mask as bool."""
+    if frames < 2:
+        raise InputError(f"a loop needs at least 2 frames, got {frames}")
+    mask = check_mask(mask)
+    if image.shape[:2] != mask.shape or flow.shape[1:] != mask.shape:
+        raise InputError(f"image {image.shape[:2]}, mask {mask.shape} and flow {flow.shape[1:]} differ in size")
+    return mask
+
+
 def euler_displacements(flow: torch.Tensor, points: torch.Tensor, steps: int) -> Iterator[torch.Tensor]:
     """Yield D_0 = 0, D_1, ..., D_steps (each (K, 2)) with D_n = D_{n−1} + F(p + D_{n−1}) — O(steps) work.
 
@@ -130,11 +149,7 @@ class LoopRenderer:
     def __init__(self, image: np.ndarray, mask: np.ndarray, flow: np.ndarray, frames: int = 120,
                  feather_px: float = 3.0, importance: np.ndarray | None = None,
                  device: str | torch.device = "cpu"):
-        if frames < 2:
-            raise InputError(f"a loop needs at least 2 frames, got {frames}")
-        mask = check_mask(mask)
-        if image.shape[:2] != mask.shape or flow.shape[1:] != mask.shape:
-            raise InputError(f"image {image.shape[:2]}, mask {mask.shape} and flow {flow.shape[1:]} differ in size")
+        mask = check_loop_inputs(image, mask, flow, frames)
         self.frames, self.device = frames, torch.device(device)
         self.height, self.width = mask.shape
         top, bottom, left, right = _bounding_box(mask, pad=2)

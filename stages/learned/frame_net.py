@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stages.engine import euler_displacements, fill_holes, splat_bilinear
+from stages.engine import euler_displacements, fill_holes, pixel_grid, splat_bilinear
 
 Z_RANGE = 5.0  # the importance Z is squashed into (−Z_RANGE, Z_RANGE), so exp(Z) stays finite
 
@@ -44,9 +44,7 @@ FRAME_PRESETS = {"small": dict(channels=(16, 32, 64)), "paper": dict(channels=(6
 def integrate_flow(flow: torch.Tensor, steps: int) -> torch.Tensor:
     """Displacement F_{0→steps} (2, H, W) of every pixel under the Eulerian ``flow`` (2, H, W), by Euler steps."""
     height, width = flow.shape[-2:]
-    rows, cols = torch.meshgrid(torch.arange(height, device=flow.device, dtype=flow.dtype),
-                                torch.arange(width, device=flow.device, dtype=flow.dtype), indexing="ij")
-    points = torch.stack([cols.flatten(), rows.flatten()], 1)
+    points = pixel_grid(height, width, flow.device, flow.dtype)
     last = deque(euler_displacements(flow, points, steps), maxlen=1)[0]  # keeps only the final step
     return last.T.reshape(2, height, width)
 
@@ -58,9 +56,7 @@ def softmax_splat(sources: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
     Coverage is 1 where some weight landed, 0 in holes (whose features are 0).
     """
     batch, channels, height, width = sources[0][0].shape
-    rows, cols = torch.meshgrid(torch.arange(height, device=sources[0][0].device, dtype=torch.float32),
-                                torch.arange(width, device=sources[0][0].device, dtype=torch.float32), indexing="ij")
-    grid = torch.stack([cols.flatten(), rows.flatten()], 1)
+    grid = pixel_grid(height, width, sources[0][0].device)
     out = []
     for b in range(batch):
         points = torch.cat([grid + d[b].float().flatten(1).T for _, d, _ in sources])

@@ -11,7 +11,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from stages.engine import ForwardIntegrator, euler_displacements, feather_weights
+from stages.engine import ForwardIntegrator, check_loop_inputs, euler_displacements, feather_weights, pixel_grid
 from stages.errors import InputError
 from stages.flowfield import check_mask, dense_flow, region_hints
 from stages.images import to_tensor, to_uint8
@@ -36,7 +36,6 @@ class FlowPredictor:
         self.model = load_weights(FlowNet(self.config), state, folder).to(self.device).eval()
         self.text = TextEncoderOptions(**record["text_encoder"]) if record.get("text_encoder") else None
         self.hint_smoothness = float(record.get("hint_smoothness", 0.25))
-        self.folder = Path(folder)
 
     @property
     def conditioning(self) -> str:
@@ -90,11 +89,7 @@ class LearnedRenderer:
 
     def __init__(self, model: FrameNet, image: np.ndarray, mask: np.ndarray, flow: np.ndarray, frames: int = 120,
                  feather_px: float = 3.0):
-        if frames < 2:
-            raise InputError(f"a loop needs at least 2 frames, got {frames}")
-        mask = check_mask(mask)
-        if image.shape[:2] != mask.shape or flow.shape[1:] != mask.shape:
-            raise InputError(f"image {image.shape[:2]}, mask {mask.shape} and flow {flow.shape[1:]} differ in size")
+        mask = check_loop_inputs(image, mask, flow, frames)
         self.model, self.frames = model, frames
         self.device = next(model.parameters()).device
         self.height, self.width = mask.shape
@@ -108,9 +103,7 @@ class LearnedRenderer:
             self.flow = pad(torch.from_numpy(np.ascontiguousarray(flow, np.float32)).to(self.device)[None],
                             self._pad)[0]
             height, width = self.flow.shape[-2:]
-            rows, cols = torch.meshgrid(torch.arange(height, device=self.device, dtype=torch.float32),
-                                        torch.arange(width, device=self.device, dtype=torch.float32), indexing="ij")
-            self._points = torch.stack([cols.flatten(), rows.flatten()], 1)
+            self._points = pixel_grid(height, width, self.device)
             self._backward = [d.T.reshape(2, height, width)
                               for d in euler_displacements(-self.flow, self._points, frames)]
         self._integrator = ForwardIntegrator(self.flow, self._points, frames)

@@ -85,8 +85,8 @@ class FlowTraining:
                                     text_width=width or FlowNetConfig.text_width)
         self.train_set = EulerianClips(data_root, "train", self.options.clips(self.options.crop), True, self.loop.seed)
         self.validation_set = EulerianClips(data_root, "validation", self.options.clips(None), False)
-        if self.text and self.train_set.captions_missing():
-            missing = self.train_set.captions_missing()
+        missing = self.train_set.captions_missing() if self.text else []
+        if missing:
             raise InputError(f"{len(missing)} training clips have no caption (e.g. {missing[0]}): add captions.json "
                              "or captions.txt, or train the directional variant (conditioning: hint)")
         torch.manual_seed(self.loop.seed)

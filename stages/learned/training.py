@@ -86,14 +86,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_loader(dataset: Dataset, options: LoopOptions, shuffle: bool = True) -> DataLoader:
-    """A DataLoader whose workers each reseed the dataset's augmentation stream differently."""
+def make_loader(dataset: Dataset, options: LoopOptions) -> DataLoader:
+    """A shuffling DataLoader whose workers each reseed the dataset's augmentation stream differently."""
     def reseed_worker(_: int) -> None:
         info = torch.utils.data.get_worker_info()
         info.dataset.reseed(torch.initial_seed() % 2**32)
 
     generator = torch.Generator().manual_seed(options.seed)
-    return DataLoader(dataset, batch_size=options.batch_size, shuffle=shuffle, drop_last=shuffle,
+    return DataLoader(dataset, batch_size=options.batch_size, shuffle=True, drop_last=True,
                       num_workers=options.workers, worker_init_fn=reseed_worker if options.workers else None,
                       generator=generator, persistent_workers=options.workers > 0)
 
