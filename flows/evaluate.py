@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from prefect import flow
-from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.gallery import RUNNER
 from stages.errors import InputError
 from stages.fvd import get_protocol, score
 from stages.i3d import detector_file, load_detector
@@ -146,7 +146,7 @@ def evaluation_settings(params: dict) -> dict:
     return settings
 
 
-@flow(name="evaluate", task_runner=ThreadPoolTaskRunner(max_workers=16))
+@flow(name="evaluate", task_runner=RUNNER)
 def evaluate_flow(params: dict, real: str = "data/synth", fake: str = "data/animate", out_dir: str = "data/evaluate",
                   metrics_path: str = "data/metrics/evaluate.json",
                   plots_path: str = "data/plots/evaluate_per_video.csv", masks: str | None = None) -> pd.DataFrame:

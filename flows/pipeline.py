@@ -11,18 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import flow
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.evaluate import evaluate_flow
+from flows.gallery import RUNNER, write_gallery_page
 from stages.eulerian import list_clips
 from flows.learned import train_flow_stage, train_frame_stage
 from tasks.animate import ANIMATE, ANIMATE_LEARNED, learned_inputs
 from tasks.batch import Item
 from tasks.prefect_task import run_stage
 from tasks.synth import SYNTH, synth_items
-
-RUNNER = ThreadPoolTaskRunner(max_workers=16)  # threads only wait on the executor (Ray)
-
 
 @flow(name="synth", task_runner=RUNNER)
 def synth_flow(params: dict, out_dir: str = "data/synth", section: str = "synth") -> pd.DataFrame:
@@ -57,18 +54,13 @@ def animate_flow(params: dict, scenes: str = "data/synth", out_dir: str = "data/
 
 def write_gallery(manifest: pd.DataFrame, out_dir: Path) -> None:
     """An index.html showing every looping video with its flow picture, and every failure with its error."""
-    cards = []
-    for row in manifest.itertuples():
-        if row.status == "failed":
-            cards.append(f"<figure><figcaption>{html.escape(row.id)}: failed: {html.escape(str(row.error))}"
-                         "</figcaption></figure>")
-            continue
+    def card(row) -> str:
         name = html.escape(row.id)
-        cards.append(f'<figure><video src="{name}/{name}.mp4" autoplay loop muted playsinline></video>'
-                     f'<img src="{name}/{name}_flow.png" alt="flow"><figcaption>{name}</figcaption></figure>')
-    page = ("<!doctype html><meta charset=utf-8><title>cinemagraphs</title><style>figure{display:inline-block;"
-            "margin:8px}video,img{height:192px}</style>" + "".join(cards))
-    (out_dir / "index.html").write_text(page)
+        return (f'<figure><video src="{name}/{name}.mp4" autoplay loop muted playsinline></video>'
+                f'<img src="{name}/{name}_flow.png" alt="flow"><figcaption>{name}</figcaption></figure>')
+
+    write_gallery_page(manifest, out_dir, "cinemagraphs", card,
+                       "figure{display:inline-block;margin:8px}video,img{height:192px}")
 
 
 FLOWS = {

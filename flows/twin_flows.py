@@ -16,14 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import flow
-from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.gallery import RUNNER, write_gallery_page
 from tasks.batch import Item
 from tasks.prefect_task import run_stage
 from tasks.twins import ATTENTION, REWRITE, TWINS, read_prompt_list
-
-RUNNER = ThreadPoolTaskRunner(max_workers=16)  # threads only wait on the executor (Ray)
-
 
 def prompt_items(params: dict) -> list[Item]:
     """The items of the prompt list named by ``rewrite.prompts``, seeds from ``twins.seed`` on."""
@@ -64,22 +61,18 @@ def attention_flow(params: dict, twins: str = "data/twins", out_dir: str = "data
 def write_twin_gallery(manifest: pd.DataFrame, twins: Path, out_dir: Path) -> None:
     """``out_dir/index.html``: per item the artistic image, its twin, Ā's picture and both prompts."""
     to_twins = Path(os.path.relpath(twins.resolve(), out_dir.resolve()))
-    cards = []
-    for row in manifest.itertuples():
+
+    def card(row) -> str:
         name = html.escape(row.id)
-        if row.status == "failed":
-            cards.append(f"<figure><figcaption>{name}: failed: {html.escape(str(row.error))}</figcaption></figure>")
-            continue
         meta = json.loads((twins / row.id / "meta.json").read_text())
         pictures = "".join(f'<img src="{html.escape(str(to_twins / row.id / f))}" alt="{f}">'
                            for f in ("artistic.png", "realistic.png"))
-        cards.append(f'<figure>{pictures}<img src="{name}/attention.png" alt="attention">'
-                     f"<figcaption>{name}: {html.escape(meta['prompt'])}<br>twin: "
-                     f"{html.escape(meta['twin_prompt'])}<br>region: {html.escape(meta['region'])}"
-                     "</figcaption></figure>")
-    page = ("<!doctype html><meta charset=utf-8><title>twins</title><style>figure{display:inline-block;"
-            "margin:8px;max-width:640px}img{height:192px;margin-right:4px}</style>" + "".join(cards))
-    (out_dir / "index.html").write_text(page)
+        return (f'<figure>{pictures}<img src="{name}/attention.png" alt="attention">'
+                f"<figcaption>{name}: {html.escape(meta['prompt'])}<br>twin: "
+                f"{html.escape(meta['twin_prompt'])}<br>region: {html.escape(meta['region'])}</figcaption></figure>")
+
+    write_gallery_page(manifest, out_dir, "twins", card,
+                       "figure{display:inline-block;margin:8px;max-width:640px}img{height:192px;margin-right:4px}")
 
 
 TWIN_FLOWS = {"rewrite": rewrite_flow, "twins": twins_flow, "attention": attention_flow}
