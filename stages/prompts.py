@@ -89,11 +89,11 @@ _STYLE_CLAUSES = [
 ]
 _DIRECTION_WORD = r"(?:left|right|top|bottom|up|down|upwards?|downwards?|leftwards?|rightwards?)"
 _DIRECTION_RUN = rf"{_DIRECTION_WORD}(?:(?:\s*,\s*|\s+(?:to\s+)?(?:the\s+)?){_DIRECTION_WORD})*"
-_DIRECTION_PHRASES = [  # tried in order; the group "phrase" goes to parse_direction
+_DIRECTION_PHRASES = [  # tried in order; the group "phrase" goes to parse_direction, a group "keep" stays
     rf"\b(?:in|towards?|along)\s+(?:the\s+|a\s+)?(?P<phrase>{_DIRECTION_RUN})\s+direction\b",
     r"\b(?:in|towards?|along)\s+(?:the\s+|a\s+)?(?P<phrase>(?:[a-z-]+[\s,]+){0,3}?[a-z-]+)\s+direction\b",
     r"\b(?:from\s+)?(?:the\s+)?(?P<phrase>(?:left|right|top|bottom)\s+to\s+(?:the\s+)?(?:left|right|top|bottom))\b",
-    rf"\b(?:{'|'.join(sorted(MOTION_WORDS))})\s+(?P<phrase>(?:(?:from|to|towards)\s+)?(?:the\s+)?{_DIRECTION_RUN})\b",
+    rf"\b(?P<keep>{'|'.join(sorted(MOTION_WORDS))})\s+(?P<phrase>(?:(?:from|to|towards)\s+)?(?:the\s+)?{_DIRECTION_RUN})\b",
 ]
 
 
@@ -170,10 +170,10 @@ def find_direction(text: str) -> tuple[Direction | None, str]:
                for match in [re.search(pattern, lowered)] if match]
     if not matches:
         return None, text
-    _, _, index, match = min(matches, key=lambda found: found[:3])
+    match = min(matches, key=lambda found: found[:3])[3]
     direction = parse_direction(match.group("phrase"))
-    # after a motion word ("flowing to the left"), keep the word and drop the direction that follows it
-    start = match.start("phrase") if index == len(_DIRECTION_PHRASES) - 1 else match.start()
+    # a kept word ("flowing" in "flowing to the left") stays; only the direction after it goes
+    start = match.start("phrase") if match.groupdict().get("keep") else match.start()
     return direction, text[:start] + " " + text[match.end():]
 
 
