@@ -40,13 +40,13 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"i3d": args.i3d, "margin": args.margin, "lpips": args.lpips,
                  "protocols": None if args.protocols is None else [p for p in args.protocols.split(",") if p]}
     params["evaluate"] = {**(params.get("evaluate") or {}), **{k: v for k, v in overrides.items() if v is not None}}
-    evaluation_settings(params)  # bad settings or a missing detector: say so before starting Prefect
+    settings = evaluation_settings(params)  # bad settings or a missing detector: say so before starting Prefect
     out = Path(args.out)
     manifest = evaluate_flow(params, real=args.real, fake=args.fake, out_dir=str(out),
                              metrics_path=str(out / "metrics.json"), plots_path=str(out / "per_video.csv"),
                              masks=args.masks)
     metrics = json.loads((out / "metrics.json").read_text())
-    for name in params["evaluate"].get("protocols", ["fvd16", "fvd60"]):
+    for name in settings["protocols"]:
         entry = metrics[name]
         value = "n/a" if entry["value"] is None else f"{entry['value']:.2f}"
         print(f"evaluate: {name} = {value} (N real = {entry['n_real']}, N fake = {entry['n_fake']}, "
