@@ -96,6 +96,27 @@ class ClipOptions:
     """Keep decoded clips in memory (fine for small synthetic sets; off for the real dataset)."""
 
 
+@dataclass(frozen=True)
+class StageDataOptions:
+    """The knobs of a training stage (``train_flow``, ``train_frame``) that say how its clips are read."""
+
+    network: str = "small"
+    """Size preset: small (CPU minutes) or paper."""
+    crop: int | None = 64
+    resize_short: int | None = None
+    mask_threshold: float = 0.1
+    cache: bool = True
+
+    def clip_extras(self) -> dict:
+        """The stage's own ClipOptions fields."""
+        return {}
+
+    def clips(self, crop: int | None) -> ClipOptions:
+        """How to read the clips with square crops of side ``crop`` (None: whole clips)."""
+        return ClipOptions(crop=crop, resize_short=self.resize_short, mask_threshold=self.mask_threshold,
+                           cache=self.cache, **self.clip_extras())
+
+
 class EulerianClips(Dataset):
     """The clips of one split as training samples.
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from stages.learned.checkpoint import save_checkpoint
-from stages.learned.data import FLOW_SCALE, ClipOptions, EulerianClips, mirror_caption, motion_mask
+from stages.learned.data import FLOW_SCALE, EulerianClips, StageDataOptions, mirror_caption, motion_mask
 from stages.learned.flow_net import FLOW_PRESETS, FlowNet, FlowNetConfig
 from stages.learned.layers import MultiScaleDiscriminator
 from stages.learned.losses import (endpoint_error, feature_matching_loss, lsgan_discriminator_loss,
@@ -32,21 +32,15 @@ MEAN_FLOW_CLIPS = 500  # the training mean flow is estimated from at most this m
 
 
 @dataclass(frozen=True)
-class FlowTrainingOptions:
+class FlowTrainingOptions(StageDataOptions):
     """G_flow's training knobs besides the loop's (params.yaml ``train_flow``)."""
 
-    network: str = "small"
-    """Size preset: small (CPU minutes) or paper."""
     conditioning: str = "text"
     """text (caption cross-attention) or hint (dense direction hint)."""
-    crop: int | None = 64
-    resize_short: int | None = None
-    mask_threshold: float = 0.1
     hint_smoothness: float = 0.25
     epe_weight: float = 10.0
     gan_weight: float = 1.0
     feature_matching_weight: float = 10.0
-    cache: bool = True
 
     @classmethod
     def from_params(cls, section: dict) -> "FlowTrainingOptions":
@@ -55,9 +49,8 @@ class FlowTrainingOptions:
             raise InputError(f"train_flow.network must be one of {', '.join(FLOW_PRESETS)}, got {options.network!r}")
         return options
 
-    def clips(self, crop: int | None) -> ClipOptions:
-        return ClipOptions(crop=crop, resize_short=self.resize_short, mask_threshold=self.mask_threshold,
-                           hint=self.conditioning == "hint", hint_smoothness=self.hint_smoothness, cache=self.cache)
+    def clip_extras(self) -> dict:
+        return {"hint": self.conditioning == "hint", "hint_smoothness": self.hint_smoothness}
 
 
 def training_mean_flow(dataset: EulerianClips, threshold: float, limit: int = MEAN_FLOW_CLIPS) -> np.ndarray:

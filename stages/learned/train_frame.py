@@ -23,7 +23,7 @@ from stages.options import check_keys, pick
 from stages.flowfield import mean_flow_angle
 from stages.images import to_uint8
 from stages.learned.checkpoint import save_checkpoint
-from stages.learned.data import ClipOptions, EulerianClips, motion_mask
+from stages.learned.data import EulerianClips, StageDataOptions, motion_mask
 from stages.learned.frame_net import FRAME_PRESETS, FrameNet, FrameNetConfig
 from stages.learned.inference import FlowPredictor, LearnedRenderer
 from stages.learned.layers import MultiScaleDiscriminator
@@ -33,14 +33,9 @@ from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, ma
 
 
 @dataclass(frozen=True)
-class FrameTrainingOptions:
+class FrameTrainingOptions(StageDataOptions):
     """G_frame's training knobs besides the loop's (params.yaml ``train_frame``)."""
 
-    network: str = "small"
-    """Size preset: small (CPU minutes) or paper."""
-    crop: int | None = 64
-    resize_short: int | None = None
-    mask_threshold: float = 0.1
     feather_px: float = 3.0
     l1_weight: float = 10.0
     perceptual_weight: float = 1.0
@@ -54,7 +49,6 @@ class FrameTrainingOptions:
     """The last this-many iterations train on G_flow's predicted flows (second phase)."""
     eval_stride: int = 4
     """The final evaluation compares every this-many-th frame of each loop."""
-    cache: bool = True
 
     @classmethod
     def from_params(cls, section: dict) -> "FrameTrainingOptions":
@@ -65,9 +59,8 @@ class FrameTrainingOptions:
             raise InputError("train_frame.predicted_flow_iterations needs train_frame.flow_model (a G_flow checkpoint)")
         return options
 
-    def clips(self, crop: int | None) -> ClipOptions:
-        return ClipOptions(crop=crop, resize_short=self.resize_short, mask_threshold=self.mask_threshold,
-                           frames=True, feather_px=self.feather_px, cache=self.cache)
+    def clip_extras(self) -> dict:
+        return {"frames": True, "feather_px": self.feather_px}
 
 
 def masked_psnr(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
