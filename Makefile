@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed browser .cache/nltk_data/.ready
 
 .cache/nltk_data/.ready: $(VENV)/.installed
-	$(BIN)/python -m stages.nltk_setup
+	$(BIN)/python -m stages.text.nltk_setup
 	touch $@
 
 # Headless Chromium for the study-page tests: installed from Debian when missing and we may (root + apt-get).

@@ -16,9 +16,9 @@ import time
 import numpy as np
 import torch
 
-from stages.engine import LoopRenderer, fill_holes, splat_bilinear
-from stages.flowfield import dense_flow, region_hints
-from stages.scenes import make_scene
+from stages.motion.engine import LoopRenderer, fill_holes, splat_bilinear
+from stages.motion.flowfield import dense_flow, region_hints
+from stages.scenes.landscapes import make_scene
 
 
 def authors_scheme(image: np.ndarray, flow: np.ndarray, frames: int, device: str) -> list[np.ndarray]:

@@ -25,7 +25,7 @@ from stages.learned.train_flow import FlowTraining
 from stages.learned.train_frame import FrameTraining
 from stages.devices import resolve_device
 from stages.learned.training import endless, make_loader, to_device
-from stages.scenes import make_scene
+from stages.scenes.landscapes import make_scene
 from tasks.batch import Item
 from tasks.synth import synth_item
 

@@ -53,8 +53,8 @@ def measure(mode: str, settings: dict) -> dict:
     """Run in a fresh process: time ``repeats`` generations in ``mode``; return the measurements."""
     import torch
 
-    from stages.models import ModelOptions, load_models
-    from stages.twins import TwinOptions, generate_twins
+    from stages.diffusion.models import ModelOptions, load_models
+    from stages.diffusion.twins import TwinOptions, generate_twins
 
     if settings["threads"]:
         torch.set_num_threads(settings["threads"])
@@ -111,7 +111,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args()
 
-    from stages.models import default_geometry
+    from stages.diffusion.models import default_geometry
 
     geometry = default_geometry(args.profile)
     size = args.size or [geometry["height"], geometry["width"]]

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 from prefect import flow
 
-from flows.gallery import RUNNER
+from tasks.gallery import RUNNER
 from stages.errors import InputError
-from stages.fvd import get_protocol, score
-from stages.i3d import detector_file, load_detector
-from stages.video_metrics import default_lpips_path
+from stages.evaluation.fvd import get_protocol, score
+from stages.evaluation.i3d import detector_file, load_detector
+from stages.evaluation.video_metrics import default_lpips_path
 from tasks.batch import Item
 from tasks.evaluate import EVALUATE
 from tasks.prefect_task import run_stage

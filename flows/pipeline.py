@@ -13,8 +13,8 @@ import pandas as pd
 from prefect import flow
 
 from flows.evaluate import evaluate_flow
-from flows.gallery import RUNNER, write_gallery_page
-from stages.eulerian import list_clips
+from tasks.gallery import RUNNER, write_gallery_page
+from stages.scenes.eulerian import list_clips
 from flows.learned import train_flow_stage, train_frame_stage
 from tasks.animate import ANIMATE, ANIMATE_LEARNED, learned_inputs
 from tasks.batch import Item

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 
-from flows.gallery import RUNNER, write_gallery_page
+from tasks.gallery import RUNNER, write_gallery_page
 from tasks.batch import Item
 from tasks.prefect_task import run_stage
 from tasks.twins import ATTENTION, REWRITE, TWINS, read_prompt_list

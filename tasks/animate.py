@@ -10,10 +10,10 @@ import numpy as np
 from tqdm import tqdm
 
 from stages import learned
-from stages.engine import LoopRenderer
-from stages.eulerian import read_motion
+from stages.motion.engine import LoopRenderer
+from stages.scenes.eulerian import read_motion
 from stages.files import file_digest
-from stages.flowfield import Hint, dense_flow, flow_to_rgb, hints_from_flow, mean_flow_angle
+from stages.motion.flowfield import Hint, dense_flow, flow_to_rgb, hints_from_flow, mean_flow_angle
 from stages.images import load_mask, load_rgb, save_png
 from stages.learned.frame_net import FrameNet
 from stages.learned.inference import FlowPredictor, LearnedRenderer, load_frame_model
@@ -139,7 +139,7 @@ def animate_item(item: Item, params: dict, out_dir: Path) -> dict:
 
 
 ANIMATE = ItemStep("animate", animate_item,
-                   code=("stages.engine", "stages.flowfield", "stages.video", "stages.eulerian"))
+                   code=("stages.motion.engine", "stages.motion.flowfield", "stages.video", "stages.scenes.eulerian"))
 # The same step with the learned networks: their code joins the cache key (and their weights the inputs).
 ANIMATE_LEARNED = ItemStep("animate_learned", animate_item,
-                           code=(*ANIMATE.code, "stages.models", *learned.MODULES))
+                           code=(*ANIMATE.code, "stages.diffusion.models", *learned.MODULES))

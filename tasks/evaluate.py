@@ -15,11 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stages.fvd import get_protocol, video_features
-from stages.i3d import load_detector
+from stages.evaluation.fvd import get_protocol, video_features
+from stages.evaluation.i3d import load_detector
 from stages.images import load_mask, load_rgb, save_png
 from stages.video import read_video
-from stages.video_metrics import estimate_moving_mask, load_lpips, video_metrics
+from stages.evaluation.video_metrics import estimate_moving_mask, load_lpips, video_metrics
 from tasks.batch import Item, ItemStep
 
 
@@ -61,4 +61,4 @@ def evaluate_video(item: Item, params: dict, out_dir: Path) -> dict:
 
 
 EVALUATE = ItemStep("evaluate", evaluate_video,
-                    code=("stages.video_metrics", "stages.fvd", "stages.i3d", "stages.video", "stages.images"))
+                    code=("stages.evaluation.video_metrics", "stages.evaluation.fvd", "stages.evaluation.i3d", "stages.video", "stages.images"))

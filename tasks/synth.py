@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages.eulerian import write_motion
-from stages.flowfield import flow_to_rgb
+from stages.scenes.eulerian import write_motion
+from stages.motion.flowfield import flow_to_rgb
 from stages.images import save_png
-from stages.scenes import make_scene
+from stages.scenes.landscapes import make_scene
 from stages.video import write_video
 from tasks.batch import Item, ItemStep
 
@@ -26,7 +26,7 @@ def synth_item(item: Item, params: dict, out_dir: Path) -> dict:
             "split": item.values["split"], "seed": item.values["seed"]}
 
 
-SYNTH = ItemStep("synth", synth_item, code=("stages.scenes", "stages.eulerian", "stages.video"))
+SYNTH = ItemStep("synth", synth_item, code=("stages.scenes.landscapes", "stages.scenes.eulerian", "stages.video"))
 
 
 def synth_items(params: dict) -> list[Item]:

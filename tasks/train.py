@@ -22,7 +22,7 @@ from stages.learned.training import LOSSES, VALIDATION
 from stages.files import file_digest
 from tasks.store import code_digest, json_digest
 
-LEARNED_MODULES = (*learned.MODULES, "stages.engine", "stages.flowfield", "stages.eulerian", "stages.models")
+LEARNED_MODULES = (*learned.MODULES, "stages.motion.engine", "stages.motion.flowfield", "stages.scenes.eulerian", "stages.diffusion.models")
 
 
 def dataset_fingerprint(root: str | Path) -> str:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.attention import AttentionOptions, attention_picture
+from stages.diffusion.attention import AttentionOptions, attention_picture
 from stages.errors import InputError
 from stages.images import save_png
-from stages.models import DiffusionModels, ModelOptions, default_geometry, load_models
+from stages.diffusion.models import DiffusionModels, ModelOptions, default_geometry, load_models
 from stages.options import options_from
-from stages.prompts import Rewrite, RewriteOptions, rewrite_prompt
-from stages.twins import TwinOptions, TwinResult, generate_twins
+from stages.text.prompts import Rewrite, RewriteOptions, rewrite_prompt
+from stages.diffusion.twins import TwinOptions, TwinResult, generate_twins
 from tasks.batch import Item, ItemStep
 
 PROMPT_COLUMNS = ("id", "prompt", "region", "direction", "seed")
@@ -158,10 +158,10 @@ def attention_item(item: Item, params: dict, out_dir: Path) -> dict:
     return describe_attention(np.load(item.inputs["attention"], allow_pickle=False), grid, size, out_dir)
 
 
-TWIN_CODE = ("stages.prompts", "stages.models", "stages.twins", "stages.attention", "stages.nltk_setup")
-REWRITE = ItemStep("rewrite", rewrite_item, code=("stages.prompts", "stages.directions", "stages.nltk_setup"))
+TWIN_CODE = ("stages.text.prompts", "stages.diffusion.models", "stages.diffusion.twins", "stages.diffusion.attention", "stages.text.nltk_setup")
+REWRITE = ItemStep("rewrite", rewrite_item, code=("stages.text.prompts", "stages.text.directions", "stages.text.nltk_setup"))
 TWINS = ItemStep("twins", twins_item, code=TWIN_CODE, num_gpus=1.0)
-ATTENTION = ItemStep("attention", attention_item, code=("stages.attention",))
+ATTENTION = ItemStep("attention", attention_item, code=("stages.diffusion.attention",))
 
 
 def read_prompt_list(path: str | Path, base_seed: int = 0) -> list[Item]:

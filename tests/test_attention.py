@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from stages.attention import AttentionMean, attention_grid, attention_picture
+from stages.diffusion.attention import AttentionMean, attention_grid, attention_picture
 from tasks.twins import describe_attention
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stages.directions import (DIRECTIONS, angle_difference, angle_to_vector, parse_direction,
+from stages.text.directions import (DIRECTIONS, angle_difference, angle_to_vector, parse_direction,
                                vector_to_angle)
 from stages.errors import InputError
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from conftest import smooth_texture
-from stages.directions import DIRECTIONS, angle_difference, vector_to_angle
-from stages.engine import LoopRenderer, euler_displacements, fill_holes, splat_bilinear
+from stages.text.directions import DIRECTIONS, angle_difference, vector_to_angle
+from stages.motion.engine import LoopRenderer, euler_displacements, fill_holes, splat_bilinear
 from stages.errors import InputError
-from stages.flowfield import dense_flow, region_hints
+from stages.motion.flowfield import dense_flow, region_hints
 
 
 def test_euler_integration_is_exact_on_a_linear_field():
@@ -90,7 +90,7 @@ def test_two_regions_move_in_their_own_directions():
     mask = np.zeros((96, 192), bool)
     mask[16:80, 8:88] = True
     mask[16:80, 104:184] = True
-    from stages.flowfield import Hint
+    from stages.motion.flowfield import Hint
     flow = dense_flow(mask, [Hint(48, 48, 1.0, 0.0), Hint(144, 48, 0.0, 1.0)])
     renderer = LoopRenderer(image, mask, flow, 20)
     frames = np.stack([renderer.frame(n) for n in range(4, 12)])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from stages.errors import InputError
-from stages.flowfield import Hint, check_flow, dense_flow, flow_to_rgb, region_hints
+from stages.motion.flowfield import Hint, check_flow, dense_flow, flow_to_rgb, region_hints
 
 
 def two_regions():

@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import save_file
 
 from stages.errors import InputError
-from stages.fvd import (PROTOCOLS, FVDScore, Protocol, frechet_distance, fvd_from_features, gaussian_statistics,
+from stages.evaluation.fvd import (PROTOCOLS, FVDScore, Protocol, frechet_distance, fvd_from_features, gaussian_statistics,
                         preprocess, select_frames, video_features)
-from stages.i3d import InceptionI3d, load_detector, random_detector
+from stages.evaluation.i3d import InceptionI3d, load_detector, random_detector
 
 
 def scipy_frechet(real: np.ndarray, fake: np.ndarray) -> float:

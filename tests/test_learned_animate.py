@@ -8,7 +8,7 @@ import pytest
 from conftest import write_picture
 from flows.cli import main
 from learned_helpers import flow_checkpoint, frame_checkpoint, write_scenes
-from stages.eulerian import list_clips
+from stages.scenes.eulerian import list_clips
 from stages.video import read_video
 from tasks.animate import animate_item, learned_inputs
 from tasks.batch import Item

@@ -9,7 +9,7 @@ import pytest
 
 from learned_helpers import write_scenes
 from stages.errors import InputError
-from stages.eulerian import read_captions, read_motion
+from stages.scenes.eulerian import read_captions, read_motion
 from stages.learned.data import ClipOptions, EulerianClips, direction_hint, flip_horizontal, mirror_caption, motion_mask
 from stages.video import read_video
 

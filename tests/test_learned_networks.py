@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from learned_helpers import SMALL_FLOW, SMALL_FRAME
-from stages.engine import LoopRenderer
+from stages.motion.engine import LoopRenderer
 from stages.errors import InputError
 from stages.learned.flow_net import FlowNet, FlowNetConfig
 from stages.learned.frame_net import FrameNet, FrameNetConfig, integrate_flow, softmax_splat

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from stages.errors import InputError
-from stages.models import (ModelOptions, byte_level_tokenizer, byte_level_vocabulary, default_geometry,
+from stages.diffusion.models import (ModelOptions, byte_level_tokenizer, byte_level_vocabulary, default_geometry,
                            load_models, random_architecture)
-from stages.twins import (TwinOptions, cached_attention_layers, generate_twins, injected_attention_layers)
+from stages.diffusion.twins import (TwinOptions, cached_attention_layers, generate_twins, injected_attention_layers)
 
 SMALL = TwinOptions(height=64, width=64, steps=3)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

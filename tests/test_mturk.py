@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from stages.errors import InputError
-from stages.mturk import (CATCH, OURS, StudySettings, analyze, answer_field, corrupt_video,
+from stages.study.mturk import (CATCH, OURS, StudySettings, analyze, answer_field, corrupt_video,
                           judgments_from_results, manifest_frame, plan_study)
 
 SETTINGS = StudySettings(pairs_per_hit=4, catch_per_hit=1, seed=7)

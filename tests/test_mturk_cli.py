@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from flows.cli import main
-from stages.mturk import answer_field
+from stages.study.mturk import answer_field
 from stages.video import read_video, write_video
 
 

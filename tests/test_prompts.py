@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from stages.errors import InputError
-from stages.nltk_setup import TAGGER_NAME, build_tagger_data, read_tagger_pickle, source_pickle
-from stages.prompts import (ARTIST_WORDS, STYLE_WORDS, RewriteOptions, clean_prompt, find_direction,
+from stages.text.nltk_setup import TAGGER_NAME, build_tagger_data, read_tagger_pickle, source_pickle
+from stages.text.prompts import (ARTIST_WORDS, STYLE_WORDS, RewriteOptions, clean_prompt, find_direction,
                             rewrite_prompt)
 from tasks.twins import read_prompt_list
 

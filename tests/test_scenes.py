@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from stages.errors import InputError
-from stages.eulerian import list_clips, read_motion, write_motion
-from stages.scenes import KINDS, make_scene
+from stages.scenes.eulerian import list_clips, read_motion, write_motion
+from stages.scenes.landscapes import KINDS, make_scene
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.mturk import export_batch, read_results
-from stages.mturk import StudySettings, analyze, judgments_from_results
+from tasks.study import export_batch, read_results
+from stages.study.mturk import StudySettings, analyze, judgments_from_results
 from stages.video import write_video
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[test]')")

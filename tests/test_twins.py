@@ -10,8 +10,8 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from stages.errors import InputError
-from stages.models import ModelOptions, load_models
-from stages.twins import TwinOptions, generate_twins
+from stages.diffusion.models import ModelOptions, load_models
+from stages.diffusion.twins import TwinOptions, generate_twins
 
 PROMPT = "a large river flowing in front of a mountain in the style of starry nights painting"
 TWIN = "river, mountain, nature, bright, realistic, photography, 4k, 8k"

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter1d
 
-from stages.video_metrics import (SSIM_C1, SSIM_C2, estimate_moving_mask, load_lpips, ms_ssim, seam_ratio,
+from stages.evaluation.video_metrics import (SSIM_C1, SSIM_C2, estimate_moving_mask, load_lpips, ms_ssim, seam_ratio,
                                   static_drift, video_metrics)
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 24

@@ -1,6 +1,6 @@
 """Training clips for G_flow and G_frame, read from the real Eulerian dataset or from our synthetic scenes.
 
-Both use the Eulerian layout (see ``stages.eulerian``): per clip ``<id>_input.jpg|png``, ``<id>_gt.mp4`` and
+Both use the Eulerian layout (see ``stages.scenes.eulerian``): per clip ``<id>_input.jpg|png``, ``<id>_gt.mp4`` and
 ``<id>_motion.pth`` (read safely, never by plain unpickling). Splits are either sub-folders
 (``root/train``, ``root/validation``: the real dataset) or listed in ``root/splits.json`` (synthetic scenes,
 one folder per clip). Captions come from ``captions.json`` ({id: caption}) or ``captions.txt`` (lines
@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from stages.engine import feather_weights
+from stages.motion.engine import feather_weights
 from stages.errors import InputError
-from stages.eulerian import Clip, list_clips, read_motion
-from stages.flowfield import Hint, dense_flow, hints_from_flow
+from stages.scenes.eulerian import Clip, list_clips, read_motion
+from stages.motion.flowfield import Hint, dense_flow, hints_from_flow
 from stages.images import load_rgb, to_tensor
 from stages.video import read_video
 

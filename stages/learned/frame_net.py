@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stages.engine import euler_displacements, fill_holes, pixel_grid, splat_bilinear
+from stages.motion.engine import euler_displacements, fill_holes, pixel_grid, splat_bilinear
 
 Z_RANGE = 5.0  # the importance Z is squashed into (−Z_RANGE, Z_RANGE), so exp(Z) stays finite
 

@@ -11,9 +11,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from stages.engine import ForwardIntegrator, check_loop_inputs, euler_displacements, feather_weights, pixel_grid
+from stages.motion.engine import ForwardIntegrator, check_loop_inputs, euler_displacements, feather_weights, pixel_grid
 from stages.errors import InputError
-from stages.flowfield import check_mask, dense_flow, region_hints
+from stages.motion.flowfield import check_mask, dense_flow, region_hints
 from stages.images import to_tensor, to_uint8
 from stages.learned.checkpoint import load_weights, read_checkpoint
 from stages.learned.data import FLOW_SCALE
@@ -49,7 +49,7 @@ class FlowPredictor:
         ±``max_flow`` (None: no clamp), times ``speed``, zero outside ``mask``.
 
         image: uint8 (H, W, 3); mask: bool (H, W); ``caption`` for the text variant, ``angle`` (degrees, the
-        direction convention of ``stages.directions``) for the directional one.
+        direction convention of ``stages.text.directions``) for the directional one.
         """
         mask = check_mask(mask)
         mask_tensor = torch.from_numpy(mask[None, None].astype(np.float32)).to(self.device)
@@ -82,7 +82,7 @@ def load_frame_model(folder: str | Path, device: str | torch.device = "cpu") -> 
 class LearnedRenderer:
     """G_frame's seamless N-frame loop of ``image`` moving along ``flow`` inside ``mask``.
 
-    Same interface as ``stages.engine.LoopRenderer``: iterate for N uint8 (H, W, 3) frames, or ``frame(n)``
+    Same interface as ``stages.motion.engine.LoopRenderer``: iterate for N uint8 (H, W, 3) frames, or ``frame(n)``
     for any 0 ≤ n ≤ N (frame N = frame 0). The image is encoded once; displacements are integrated
     incrementally (O(N) Euler steps for the whole loop).
     """

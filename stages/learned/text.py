@@ -1,6 +1,6 @@
 """Caption embeddings for G_flow's cross-attention: the text encoder of the active diffusion profile.
 
-The profile is the ``models`` section of params.yaml (``stages.models``): ``tiny`` and ``sd-random`` use the
+The profile is the ``models`` section of params.yaml (``stages.diffusion.models``): ``tiny`` and ``sd-random`` use the
 randomly initialised CLIP text transformer that the twin-generation stage builds for the same
 ``init_seed`` (so the same captions give the same embeddings there and here); ``sd14`` / ``sd15`` read
 Stable Diffusion's CLIP tokenizer and text encoder from ``local_dir`` or the Hugging Face cache, without the
@@ -15,7 +15,7 @@ from functools import lru_cache
 import torch
 
 from stages.errors import InputError
-from stages.models import RANDOM_PROFILES, REAL_MODELS, build_random, locate_weights, missing_weights_message
+from stages.diffusion.models import RANDOM_PROFILES, REAL_MODELS, build_random, locate_weights, missing_weights_message
 
 TOKENS = 77  # CLIP's context length
 

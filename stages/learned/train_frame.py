@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stages.engine import LoopRenderer
+from stages.motion.engine import LoopRenderer
 from stages.errors import InputError
 from stages.options import check_keys, pick
-from stages.flowfield import mean_flow_angle
+from stages.motion.flowfield import mean_flow_angle
 from stages.images import to_uint8
 from stages.learned.checkpoint import save_checkpoint
 from stages.learned.data import EulerianClips, StageDataOptions, motion_mask

@@ -13,7 +13,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from stages.directions import angle_to_vector, vector_to_angle
+from stages.text.directions import angle_to_vector, vector_to_angle
 from stages.errors import InputError
 
 

@@ -54,8 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export the batch and say what was written."""
-    from flows.mturk import export_batch
-    from stages.mturk import StudySettings
+    from tasks.study import export_batch
+    from stages.study.mturk import StudySettings
 
     baselines = dict(args.baseline)
     if len(baselines) != len(args.baseline):
@@ -77,7 +77,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_analyze(args: argparse.Namespace) -> int:
     """Analyse the results and print the table."""
-    from flows.mturk import analyze_batch
+    from tasks.study import analyze_batch
 
     out = Path(args.out) if args.out else Path(args.results).resolve().parent
     analysis = analyze_batch(args.results, args.manifest, out, args.resamples, args.seed, args.min_catch_accuracy)

@@ -15,7 +15,7 @@ Two modes give the same result:
 - ``two-pass`` (the authors' way, kept as the reference): the artistic pass writes the features of every
   step to disk, then the realistic pass reads them back.
 
-The attention cache (stages.attention) is filled from the artistic conditional branch during the same
+The attention cache (stages.diffusion.attention) is filled from the artistic conditional branch during the same
 call. Latents stay float32 (float64 for float64 models) between steps; the UNet runs in the models'
 precision.
 """
@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from stages.attention import AttentionMean, AttentionOptions, attention_grid
+from stages.diffusion.attention import AttentionMean, AttentionOptions, attention_grid
 from stages.errors import InputError
 from stages.images import to_uint8
-from stages.models import DiffusionModels
+from stages.diffusion.models import DiffusionModels
 
 MODES = ("lockstep", "two-pass")
 SIZE_MULTIPLE = 64

@@ -4,7 +4,7 @@
 normally downloads. The ``textblob-aptagger`` wheel ships a trained model of the same kind (a pickle of
 ``(weights, tagdict, classes)``); this module reads it with an unpickler that admits nothing but built-in
 containers and writes NLTK's JSON layout into a project folder. ``make setup`` runs it once
-(``python -m stages.nltk_setup``); :func:`ensure_tagger_data` rebuilds it on first use if it is missing.
+(``python -m stages.text.nltk_setup``); :func:`ensure_tagger_data` rebuilds it on first use if it is missing.
 
 The folder is ``<project>/.cache/nltk_data``, or ``$CINEMAGRAPH_NLTK_DATA`` when set.
 """
@@ -32,7 +32,7 @@ def nltk_data_dir() -> Path:
     configured = os.environ.get("CINEMAGRAPH_NLTK_DATA")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[1] / ".cache" / "nltk_data"
+    return Path(__file__).resolve().parents[2] / ".cache" / "nltk_data"
 
 
 def tagger_dir(root: Path) -> Path:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from stages.errors import InputError
 from stages.files import file_digest
-from stages.local_models import models_dir
+from stages.diffusion.local_models import models_dir
 
 FEATURE_DIM = 400
 SIZE = 224
@@ -229,7 +229,7 @@ def _state_dict_model(path: Path) -> InceptionI3d:
         state = state["state_dict"]
     if not isinstance(state, dict) or "logits.conv3d.weight" not in {k.removeprefix("module.") for k in state}:
         raise InputError(f"{path} is not an InceptionI3d state dict (no 'logits.conv3d.weight'): give a "
-                         "TorchScript I3D or a state dict with the layer names documented in stages/i3d.py")
+                         "TorchScript I3D or a state dict with the layer names documented in stages/evaluation/i3d.py")
     state = {key.removeprefix("module."): value for key, value in state.items()}
     model = InceptionI3d(num_classes=state["logits.conv3d.weight"].shape[0])
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from stages.errors import InputError
-from stages.i3d import FEATURE_DIM, SIZE, Detector
+from stages.evaluation.i3d import FEATURE_DIM, SIZE, Detector
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 
-from stages.directions import Direction, parse_direction
+from stages.text.directions import Direction, parse_direction
 from stages.errors import InputError
 
 TWIN_SUFFIX = "nature, bright, realistic, photography, 4k, 8k"
@@ -190,7 +190,7 @@ def tag_words(text: str) -> list[tuple[str, str]]:
     from nltk import pos_tag
     from nltk.tokenize import word_tokenize
 
-    from stages.nltk_setup import ensure_tagger_data
+    from stages.text.nltk_setup import ensure_tagger_data
 
     ensure_tagger_data()
     return pos_tag(word_tokenize(text, preserve_line=True))

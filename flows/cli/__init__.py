@@ -1,4 +1,4 @@
-"""The ``cinemagraph`` command line. Each sub-command lives in its own ``flows/cmd_*.py`` module.
+"""The ``cinemagraph`` command line. Each sub-command lives in its own module of this package.
 
 Run ``cinemagraph --help`` for the list; ``cinemagraph COMMAND --help`` for one command's options.
 """
@@ -13,12 +13,12 @@ from stages.errors import InputError
 
 # Modules defining ``register(subparsers)``; each registered parser sets ``handler`` (args -> int).
 COMMAND_MODULES = [
-    "flows.cmd_animate",
-    "flows.cmd_pipeline",
-    "flows.cmd_evaluate",
-    "flows.cmd_mturk",
-    "flows.cmd_rewrite",
-    "flows.cmd_twins",
+    "flows.cli.animate",
+    "flows.cli.pipeline",
+    "flows.cli.evaluate",
+    "flows.cli.mturk",
+    "flows.cli.rewrite",
+    "flows.cli.twins",
 ]
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stages.directions import vector_to_angle
+from stages.text.directions import vector_to_angle
 
 KINDS = ("river", "waterfall", "lake")
 
@@ -171,7 +171,7 @@ _PHRASE = {"river": "a river flowing", "waterfall": "a waterfall falling", "lake
 
 def _caption(rng, regions: list[Region]) -> str:
     """A caption naming the water element, its direction and the clouds."""
-    from stages.directions import DIRECTIONS, angle_difference
+    from stages.text.directions import DIRECTIONS, angle_difference
 
     water = regions[0]
     nearest = min(DIRECTIONS, key=lambda d: angle_difference(d.center, water.angle))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.directions import parse_direction
+from stages.text.directions import parse_direction
 from stages.errors import InputError
-from stages.flowfield import Hint, check_flow, dense_flow, region_hints
+from stages.motion.flowfield import Hint, check_flow, dense_flow, region_hints
 from stages.images import load_mask, load_rgb
 from stages.video import VIDEO_SUFFIXES, check_video_path
 

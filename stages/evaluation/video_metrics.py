@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from stages.errors import InputError
-from stages.local_models import models_dir
+from stages.diffusion.local_models import models_dir
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang, Simoncelli & Bovik 2003
 SSIM_WINDOW = 11

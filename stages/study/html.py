@@ -18,7 +18,7 @@ import html
 import json
 from urllib.parse import quote
 
-from stages.mturk import CRITERIA, answer_field
+from stages.study.mturk import CRITERIA, answer_field
 
 TITLE = "Which looping video is better?"
 INSTRUCTIONS = ("Each pair shows two short looping videos side by side. Watch both, then answer every "

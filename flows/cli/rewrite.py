@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the rewriting as one JSON object."""
-    from flows.cmd_twins import read_params
-    from stages.prompts import rewrite_prompt
+    from flows.cli.twins import read_params
+    from stages.text.prompts import rewrite_prompt
     from tasks.twins import rewrite_options
 
     section = dict(read_params(args.params).get("rewrite") or {})

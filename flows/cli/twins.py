@@ -64,7 +64,7 @@ def with_overrides(params: dict, args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Rewrite, generate, write the files, print where they are."""
-    from stages.prompts import rewrite_prompt
+    from stages.text.prompts import rewrite_prompt
     from tasks.twins import describe_attention, make_twins, rewrite_options
 
     params = with_overrides(read_params(args.params), args)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from stages.errors import InputError
-from stages.flowfield import check_mask
+from stages.motion.flowfield import check_mask
 
 
 def sample_bilinear(field: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from stages.errors import InputError
-from stages.mturk import CATCH, CRITERIA, OURS, Analysis, Hit, StudySettings, analyze, corrupt_video, \
+from stages.study.mturk import CATCH, CRITERIA, OURS, Analysis, Hit, StudySettings, analyze, corrupt_video, \
     manifest_frame, plan_study
-from stages.study_html import encode_prompt, hit_template, study_page
+from stages.study.html import encode_prompt, hit_template, study_page
 from stages.video import read_video, video_fps, write_video
 from tasks.video_sets import VideoEntry, find_videos, read_prompts
 
