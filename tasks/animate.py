@@ -1,4 +1,4 @@
-"""The ``animate`` step and the writer of a finished cinemagraph (video, flow picture, meta.json)."""
+"""The ``animate`` step: one clip of a scene folder animated (stages.motion.render) and scored against its ground truth."""
 
 from __future__ import annotations
 
@@ -7,32 +7,17 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from stages import learned
-from stages.motion.engine import LoopRenderer
 from stages.scenes.eulerian import read_motion
 from stages.files import file_digest
-from stages.motion.flowfield import Hint, dense_flow, flow_to_rgb, hints_from_flow, mean_flow_angle
-from stages.images import load_mask, load_rgb, save_png
+from stages.motion.flowfield import hints_from_flow, mean_flow_angle
+from stages.motion.render import Motion, make_renderer, motion_flow, render_frames, write_cinemagraph
+from stages.images import load_mask, load_rgb
 from stages.learned.frame_net import FrameNet
-from stages.learned.inference import FlowPredictor, LearnedRenderer, load_frame_model
-from stages.video import read_video, write_video
+from stages.learned.inference import FlowPredictor, load_frame_model
+from stages.video import read_video
 from tasks.batch import Item, ItemStep
-
-
-def render_frames(renderer: LoopRenderer) -> np.ndarray:
-    """Render every frame of the loop with a progress bar → uint8 (N, H, W, 3)."""
-    return np.stack(list(tqdm(renderer, total=len(renderer), desc="rendering", unit="frame", leave=False)))
-
-
-def write_cinemagraph(path: Path, frames: np.ndarray, flow: np.ndarray, fps: float, meta: dict) -> dict:
-    """Write ``frames`` to ``path`` (format by suffix), ``<stem>_flow.png`` and ``<stem>_meta.json`` beside it."""
-    write_video(path, frames, fps=fps)
-    save_png(path.with_name(f"{path.stem}_flow.png"), flow_to_rgb(flow))
-    meta = {**meta, "frames": len(frames), "fps": fps, "video": path.name, "flow_picture": f"{path.stem}_flow.png"}
-    path.with_name(f"{path.stem}_meta.json").write_text(json.dumps(meta, indent=2))
-    return meta
 
 
 def loop_metrics(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, image: np.ndarray) -> dict:
@@ -49,8 +34,8 @@ def loop_metrics(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, im
             "seam_error": float(np.abs(frames[-1].astype(np.float64) - frames[0]).mean())}
 
 
-def item_flow(item: Item, params: dict, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The flow (2, H, W) animating an item and what to record about it.
+def item_motion(item: Item, params: dict, mask: np.ndarray) -> tuple[Motion, dict]:
+    """The source of motion of an item and what to record about it.
 
     ``params["motion"]``: ``hints`` (default: one hint per region read off the clip's motion file, made dense)
     or ``learned`` (G_flow from the item's ``flow_model`` input, given the clip's caption or, for the
@@ -58,30 +43,16 @@ def item_flow(item: Item, params: dict, image: np.ndarray, mask: np.ndarray) -> 
     """
     motion = read_motion(item.inputs["motion"])
     if params.get("motion", "hints") == "hints":
-        hints = [Hint(h.x, h.y, h.dx * params["speed"], h.dy * params["speed"])
-                 for h in hints_from_flow(motion, mask)]
-        return dense_flow(mask, hints, params["smoothness"]), {"motion": "hints from the clip's motion file",
-                                                               "hints": [h.__dict__ for h in hints]}
+        return Motion(hints=tuple(hints_from_flow(motion, mask)), speed=params["speed"],
+                      smoothness=params["smoothness"]), {"motion": "hints from the clip's motion file"}
     predictor = flow_predictor(item.inputs["flow_model"], params.get("device", "cpu"))
-    flow = predictor.predict(image, mask, caption=item.values.get("caption"), angle=mean_flow_angle(motion, mask),
-                             speed=params["speed"],
-                             max_flow=params.get("max_flow"))
-    return flow, {"motion": f"G_flow ({predictor.conditioning}-conditioned)",
-                  "flow_model": str(item.inputs["flow_model"].parent)}
-
-
-def make_renderer(image: np.ndarray, mask: np.ndarray, flow: np.ndarray, frames: int, feather_px: float = 3.0,
-                  device: str = "cpu", model: FrameNet | None = None) -> tuple[LoopRenderer | LearnedRenderer, dict]:
-    """The renderer of a loop — the motion engine, or G_frame when ``model`` is given — and what to record
-    about it. image uint8 (H, W, 3), mask bool (H, W), flow (2, H, W) pixels per frame."""
-    if model is None:
-        return (LoopRenderer(image, mask, flow, frames, feather_px, device=device),
-                {"renderer": "softmax splatting (motion engine)"})
-    return LearnedRenderer(model, image, mask, flow, frames, feather_px), {"renderer": "G_frame"}
+    return Motion(flow_model=predictor, caption=item.values.get("caption"), angle=mean_flow_angle(motion, mask),
+                  speed=params["speed"], max_flow=params.get("max_flow")), {
+        "flow_model": str(item.inputs["flow_model"].parent)}
 
 
 def item_renderer(item: Item, params: dict, image: np.ndarray, mask: np.ndarray,
-                  flow: np.ndarray) -> tuple[LoopRenderer | LearnedRenderer, dict]:
+                  flow: np.ndarray) -> tuple[object, dict]:
     """The renderer of an item's loop (``params["renderer"]``: ``engine`` (default) or ``learned``, G_frame
     from the item's ``frame_model`` input) and what to record about it."""
     device = params.get("device", "cpu")
@@ -128,7 +99,9 @@ def animate_item(item: Item, params: dict, out_dir: Path) -> dict:
     """Animate one clip (motion and renderer per ``params``); score it against its ground-truth video."""
     image = load_rgb(item.inputs["image"])
     mask = load_mask(item.inputs["mask"], image.shape[:2])
-    flow, motion = item_flow(item, params, image, mask)
+    motion, source = item_motion(item, params, mask)
+    flow, motion = motion_flow(motion, image, mask)
+    motion.update(source)
     renderer, rendering = item_renderer(item, params, image, mask, flow)
     rendered = render_frames(renderer)
     meta = write_cinemagraph(out_dir / f"{item.id}.mp4", rendered, flow, params["fps"],

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.text.directions import parse_direction
 from stages.errors import InputError
-from stages.motion.flowfield import Hint, check_flow, dense_flow, region_hints
 from stages.images import load_mask, load_rgb
+from stages.motion.flowfield import Hint
+from stages.motion.render import Motion, make_renderer, motion_flow, render_frames, write_cinemagraph
 from stages.video import VIDEO_SUFFIXES, check_video_path
 
 
@@ -46,57 +46,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def motion_flow(args: argparse.Namespace, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The dense flow (2, H, W) requested by the arguments, and what to record about it."""
-    given = [name for name in ("direction", "hint", "flow", "flow_model") if getattr(args, name) is not None]
-    if args.flow_model is not None:
-        return learned_flow(args, image, mask)
-    if len(given) != 1:
-        raise InputError("give exactly one of --direction, --hint (repeatable), --flow or --flow-model")
-    if args.prompt is not None:
+def requested_motion(args: argparse.Namespace) -> Motion:
+    """The source of motion the arguments ask for (G_flow loaded when --flow-model is given)."""
+    if args.flow_model is None and args.prompt is not None:
         raise InputError("--prompt is read by G_flow only: add --flow-model DIR")
+    flow = flow_model = None
     if args.flow is not None:
         try:
             flow = np.load(args.flow, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise InputError(f"cannot read flow file {args.flow}: {error}") from error
-        return check_flow(flow, mask.shape) * mask * args.speed, {"motion": f"flow file {args.flow.name}"}
-    if args.direction is not None:
-        direction = parse_direction(args.direction)
-        angle = direction.sample(args.seed)
-        hints = region_hints(mask, angle, args.speed)
-        return dense_flow(mask, hints), {"motion": "direction", "direction": direction.name,
-                                         "angle_degrees": round(angle, 3)}
-    hints = [Hint(h.x, h.y, h.dx * args.speed, h.dy * args.speed) for h in args.hint]
-    return dense_flow(mask, hints), {"motion": "hints", "hints": [h.__dict__ for h in args.hint]}
+    if args.flow_model is not None:
+        from stages.learned.inference import FlowPredictor
 
-
-def learned_flow(args: argparse.Namespace, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
-    """G_flow's flow for the picture: the text variant reads --prompt, the directional one --direction."""
-    from stages.learned.inference import FlowPredictor
-
-    if args.hint is not None or args.flow is not None:
-        raise InputError("--flow-model predicts the flow: drop --hint and --flow")
-    predictor = FlowPredictor(args.flow_model, args.device)
-    record = {"motion": f"G_flow ({predictor.conditioning}-conditioned)", "flow_model": str(args.flow_model),
-              "max_flow": args.max_flow}
-    if predictor.conditioning == "text":
-        if not args.prompt:
-            raise InputError(f"{args.flow_model} is a text-conditioned G_flow: give --prompt \"...\"")
-        flow = predictor.predict(image, mask, caption=args.prompt, speed=args.speed, max_flow=args.max_flow)
-        return flow, {**record, "prompt": args.prompt}
-    if not args.direction:
-        raise InputError(f"{args.flow_model} is a directional G_flow: give --direction \"...\"")
-    direction = parse_direction(args.direction)
-    angle = direction.sample(args.seed)
-    flow = predictor.predict(image, mask, angle=angle, speed=args.speed, max_flow=args.max_flow)
-    return flow, {**record, "direction": direction.name, "angle_degrees": round(angle, 3)}
+        flow_model = FlowPredictor(args.flow_model, args.device)
+    return Motion(hints=tuple(args.hint) if args.hint else None, direction=args.direction, flow=flow,
+                  flow_model=flow_model, caption=args.prompt, speed=args.speed, seed=args.seed,
+                  max_flow=args.max_flow)
 
 
 def run(args: argparse.Namespace) -> int:
     """Animate and write the video, its flow picture and meta.json."""
-    from tasks.animate import make_renderer, render_frames, write_cinemagraph
-
     output = check_video_path(args.output)
     if args.frames < 2:
         raise InputError(f"--frames must be at least 2, got {args.frames}")
@@ -104,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--fps must be positive, got {args.fps}")
     image = load_rgb(args.image)
     mask = load_mask(args.mask, image.shape[:2])
-    flow, motion = motion_flow(args, image, mask)
+    flow, motion = motion_flow(requested_motion(args), image, mask)
+    if args.flow is not None:
+        motion["motion"] = f"flow file {args.flow.name}"
+    if args.flow_model is not None:
+        motion["flow_model"] = str(args.flow_model)
     if args.save_flow:
         args.save_flow.parent.mkdir(parents=True, exist_ok=True)
         np.save(args.save_flow, flow)

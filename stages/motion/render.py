@@ -1,0 +1,136 @@
+"""One cinemagraph from a picture: the motion of its mask, the renderer of its loop, and its files.
+
+Both the one-picture command line and the batch steps go through here, so a motion source or a renderer is
+chosen in exactly one place:
+
+- :class:`Motion` names one source of motion — arrows (hints), a direction phrase, a ready flow, or a trained
+  G_flow read with a caption or a direction — and :func:`motion_flow` turns it into a dense flow;
+- :func:`make_renderer` picks the motion engine or G_frame; :func:`render_frames` runs it;
+- :func:`write_cinemagraph` writes the video, its flow picture and ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from stages.errors import InputError
+from stages.images import save_png
+from stages.motion.engine import LoopRenderer
+from stages.motion.flowfield import Hint, check_flow, dense_flow, flow_to_rgb, region_hints
+from stages.text.directions import parse_direction
+from stages.video import write_video
+
+
+@dataclass(frozen=True)
+class Motion:
+    """One source of motion for a masked region; exactly one of ``hints``, ``direction``, ``flow`` or
+    ``flow_model`` is set.
+
+    ``flow_model`` is a G_flow (:class:`stages.learned.inference.FlowPredictor`): it reads ``caption`` when it
+    is text-conditioned, else ``direction`` or, failing that, ``angle``.
+    """
+
+    hints: tuple[Hint, ...] | None = None
+    """arrows: position (x, y) in pixels, vector (dx, dy) in pixels per frame, y down."""
+    direction: str | None = None
+    """a direction phrase such as "flowing from left to right" (the paper's 12 directions and variants)."""
+    flow: np.ndarray | None = None
+    """a ready flow float32 (2, H, W), pixels per frame."""
+    flow_model: object | None = None
+    """a loaded G_flow (FlowPredictor)."""
+    caption: str | None = None
+    """the prompt or caption a text-conditioned G_flow reads."""
+    angle: float | None = None
+    """degrees (0 = left to right, counter-clockwise): the direction a directional G_flow reads without one."""
+    speed: float = 1.0
+    """flow multiplier."""
+    seed: int = 0
+    """seed of the angle drawn inside a direction's range."""
+    smoothness: float = 0.25
+    """Gaussian width of hint interpolation, fraction of the larger image side."""
+    max_flow: float | None = 1.0
+    """clamp of G_flow's flow, pixels per frame, before ``speed`` (None: no clamp)."""
+
+
+def motion_flow(motion: Motion, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The dense flow float32 (2, H, W) in pixels per frame for ``motion`` and what to record about it.
+
+    image: uint8 (H, W, 3); mask: bool (H, W). The flow is zero outside the mask.
+    """
+    sources = [name for name in ("hints", "direction", "flow", "flow_model") if getattr(motion, name) is not None]
+    if motion.flow_model is not None:
+        return _learned_flow(motion, image, mask)
+    if len(sources) != 1:
+        raise InputError("give exactly one of --direction, --hint (repeatable), --flow or --flow-model")
+    if motion.flow is not None:
+        return check_flow(motion.flow, mask.shape) * mask * np.float32(motion.speed), {"motion": "flow"}
+    if motion.direction is not None:
+        direction = parse_direction(motion.direction)
+        angle = direction.sample(motion.seed)
+        hints = region_hints(mask, angle, motion.speed)
+        return dense_flow(mask, hints, motion.smoothness), {
+            "motion": "direction", "direction": direction.name, "angle_degrees": round(angle, 3)}
+    hints = [Hint(h.x, h.y, h.dx * motion.speed, h.dy * motion.speed) for h in motion.hints]
+    return dense_flow(mask, hints, motion.smoothness), {"motion": "hints", "hints": [h.__dict__ for h in hints]}
+
+
+def _learned_flow(motion: Motion, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
+    """G_flow's flow: the text variant reads the caption, the directional one the direction (or angle)."""
+    predictor = motion.flow_model
+    if motion.hints is not None or motion.flow is not None:
+        raise InputError("a G_flow predicts the flow: drop --hint and --flow")
+    record = {"motion": f"G_flow ({predictor.conditioning}-conditioned)", "max_flow": motion.max_flow}
+    if predictor.conditioning == "text":
+        if not motion.caption:
+            raise InputError("this is a text-conditioned G_flow: give --prompt \"...\"")
+        flow = predictor.predict(image, mask, caption=motion.caption, speed=motion.speed, max_flow=motion.max_flow)
+        return flow, {**record, "prompt": motion.caption}
+    angle, named = motion.angle, {}
+    if motion.direction:
+        direction = parse_direction(motion.direction)
+        angle = direction.sample(motion.seed)
+        named = {"direction": direction.name}
+    if angle is None:
+        raise InputError("this is a directional G_flow: give --direction \"...\"")
+    flow = predictor.predict(image, mask, angle=angle, speed=motion.speed, max_flow=motion.max_flow)
+    return flow, {**record, **named, "angle_degrees": round(float(angle), 3)}
+
+
+def make_renderer(image: np.ndarray, mask: np.ndarray, flow: np.ndarray, frames: int, feather_px: float = 3.0,
+                  device: str = "cpu", model: object | None = None) -> tuple[object, dict]:
+    """The renderer of a loop — the motion engine, or G_frame when ``model`` (a FrameNet) is given — and what to
+    record about it. image uint8 (H, W, 3), mask bool (H, W), flow (2, H, W) pixels per frame."""
+    if model is None:
+        return (LoopRenderer(image, mask, flow, frames, feather_px, device=device),
+                {"renderer": "softmax splatting (motion engine)"})
+    from stages.learned.inference import LearnedRenderer
+
+    return LearnedRenderer(model, image, mask, flow, frames, feather_px), {"renderer": "G_frame"}
+
+
+def render_frames(renderer) -> np.ndarray:
+    """Render every frame of the loop with a progress bar → uint8 (N, H, W, 3)."""
+    return np.stack(list(tqdm(renderer, total=len(renderer), desc="rendering", unit="frame", leave=False)))
+
+
+def sidecar_paths(video: Path) -> dict[str, Path]:
+    """The files written beside ``video``: its flow picture and its meta.json."""
+    return {"flow_picture": video.with_name(f"{video.stem}_flow.png"),
+            "meta": video.with_name(f"{video.stem}_meta.json")}
+
+
+def write_cinemagraph(path: Path, frames: np.ndarray, flow: np.ndarray, fps: float, meta: dict) -> dict:
+    """Write ``frames`` uint8 (N, H, W, 3) to ``path`` (format by suffix) and, beside it, the flow picture and
+    meta.json (``meta`` plus frames, fps and file names) → that meta."""
+    write_video(path, frames, fps=fps)
+    sidecars = sidecar_paths(path)
+    save_png(sidecars["flow_picture"], flow_to_rgb(flow))
+    meta = {**meta, "frames": len(frames), "fps": fps, "video": path.name,
+            "flow_picture": sidecars["flow_picture"].name}
+    sidecars["meta"].write_text(json.dumps(meta, indent=2))
+    return meta
