@@ -28,6 +28,7 @@ from stages.errors import InputError
 from stages.evaluation.fvd import get_protocol, score
 from stages.evaluation.i3d import detector_file, load_detector
 from stages.evaluation.video_metrics import default_lpips_path
+from stages.options import check_keys
 from tasks.batch import Item
 from tasks.evaluate import EVALUATE
 from tasks.prefect_task import run_stage
@@ -138,6 +139,7 @@ def write_outputs(manifest: pd.DataFrame, fvd: list[dict], detector: str, out_di
 
 def evaluation_settings(params: dict) -> dict:
     """The ``evaluate`` section over the defaults, checked: known protocols, a detector that loads."""
+    check_keys(params.get("evaluate"), "evaluate", extra=tuple(DEFAULTS))
     settings = {**DEFAULTS, **(params.get("evaluate") or {})}
     for name in settings["protocols"]:
         get_protocol(name)
@@ -166,3 +168,6 @@ def evaluate_flow(params: dict, real: str = "data/synth", fake: str = "data/anim
     fvd = fvd_scores(manifest, out, settings["protocols"], sha)
     write_outputs(manifest, fvd, label, out, Path(metrics_path), Path(plots_path))
     return manifest
+
+
+STAGES = {"evaluate": evaluate_flow}

@@ -27,3 +27,6 @@ def train_frame_stage(params: dict, out_dir: str = "data/models/g_frame",
                       metrics_path: str = "data/metrics/train_frame.json", plots_dir: str = "data/plots") -> pd.DataFrame:
     """Train G_frame on ``params.train_frame.data``; writes the checkpoint, metrics and loss curves."""
     return _record("g_frame", train_frame_network(params, out_dir, metrics_path, plots_dir))
+
+
+STAGES = {"train_flow": train_flow_stage, "train_frame": train_frame_stage}

@@ -1,79 +1,79 @@
-"""Prefect flows of the DVC stages: ``cinemagraph pipeline STAGE`` runs one over its whole batch."""
+"""The stages ``cinemagraph pipeline STAGE`` runs (what dvc.yaml calls), found where they are declared.
+
+Each flow module of this package declares its stages once, in a ``STAGES`` table (stage name → Prefect flow
+taking the parsed params). The stage's DVC code deps are that module's source and everything it imports
+(:func:`stage_code_files`), so adding a stage means one flow module (or one entry in one) plus its
+``dvc.yaml`` and ``params.yaml`` entries.
+"""
 
 from __future__ import annotations
 
-import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
+import importlib
+import re
+import pkgutil
+from typing import Callable
 
-import html
-import json
-from functools import partial
-from pathlib import Path
+import flows
+from tasks.code import closure_files
 
-import pandas as pd
-from prefect import flow
-
-from flows.evaluate import evaluate_flow
-from tasks.gallery import RUNNER, write_gallery_page
-from stages.scenes.eulerian import list_clips
-from flows.learned import train_flow_stage, train_frame_stage
-from tasks.animate import ANIMATE, ANIMATE_LEARNED, learned_inputs
-from tasks.batch import Item
-from tasks.prefect_task import run_stage
-from tasks.synth import SYNTH, synth_items
-
-@flow(name="synth", task_runner=RUNNER)
-def synth_flow(params: dict, out_dir: str = "data/synth", section: str = "synth") -> pd.DataFrame:
-    """Generate the synthetic scenes of ``params[section]``; also writes ``captions.json`` and ``splits.json``."""
-    manifest = run_stage(SYNTH, synth_items(params[section]), params[section], out_dir, params["run"])
-    done = manifest[manifest.status != "failed"]
-    Path(out_dir, "captions.json").write_text(json.dumps(dict(zip(done.id, done.caption)), indent=1))
-    splits = {name: sorted(group.id) for name, group in done.groupby("split")}
-    Path(out_dir, "splits.json").write_text(json.dumps(splits, indent=1))
-    return manifest
+RUNNER_FILES = ("flows/cli/__init__.py", "flows/cli/pipeline.py", "flows/params.py", "flows/pipeline.py")
+"""What runs every stage — the command, the params reader and this registry — and shapes no result itself:
+code deps of every stage, without their imports (the command line's registry names every command)."""
 
 
-@flow(name="animate", task_runner=RUNNER)
-def animate_flow(params: dict, scenes: str = "data/synth", out_dir: str = "data/animate",
-                 metrics_path: str = "data/metrics/animate.json", section: str = "animate") -> pd.DataFrame:
-    """Animate every clip of ``scenes`` per ``params[section]``; writes metrics and an HTML gallery (index.html)."""
-    learned = learned_inputs(params[section])
-    items = [Item(clip.id, {"image": clip.image, "mask": clip.mask, "motion": clip.motion, "video": clip.video,
-                            **learned}, {"caption": clip.caption} if learned else {})
-             for clip in list_clips(scenes) if clip.mask is not None]
-    manifest = run_stage(ANIMATE_LEARNED if learned else ANIMATE, items, params[section], out_dir, params["run"])
-    write_gallery(manifest, Path(out_dir))
-    done = manifest[manifest.status != "failed"]
-    metrics = {"items": int(len(manifest)), "failed": int((manifest.status == "failed").sum())}
-    for column in ("psnr_moving", "static_max_error", "seam_error"):
-        if column in done:
-            metrics[column] = round(float(done[column].mean()), 4)
-    Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(metrics_path).write_text(json.dumps(metrics, indent=2))
-    return manifest
+def stage_modules() -> dict[str, str]:
+    """Stage name → the flow module declaring it."""
+    declared = {}
+    for info in pkgutil.iter_modules(flows.__path__, "flows."):
+        if info.ispkg or info.name == __name__:
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "STAGES", {}):
+            declared[name] = info.name
+    return declared
 
 
-def write_gallery(manifest: pd.DataFrame, out_dir: Path) -> None:
-    """An index.html showing every looping video with its flow picture, and every failure with its error."""
-    def card(row) -> str:
-        name = html.escape(row.id)
-        return (f'<figure><video src="{name}/{name}.mp4" autoplay loop muted playsinline></video>'
-                f'<img src="{name}/{name}_flow.png" alt="flow"><figcaption>{name}</figcaption></figure>')
-
-    write_gallery_page(manifest, out_dir, "cinemagraphs", card,
-                       "figure{display:inline-block;margin:8px}video,img{height:192px}")
+def stage_flows() -> dict[str, Callable]:
+    """Stage name → its Prefect flow (called with the parsed params, returns the manifest)."""
+    return {name: importlib.import_module(module).STAGES[name] for name, module in stage_modules().items()}
 
 
-FLOWS = {
-    "synth": synth_flow,
-    "animate": animate_flow,
-    "evaluate": evaluate_flow,
-    "synth_train": partial(synth_flow, out_dir="data/synth_train", section="synth_train"),
-    "train_flow": train_flow_stage,
-    "train_frame": train_frame_stage,
-    "animate_learned": partial(animate_flow, out_dir="data/animate_learned",
-                               metrics_path="data/metrics/animate_learned.json", section="animate_learned"),
-}
+def stage_code_files(stage: str) -> list[str]:
+    """Project-relative source files whose change must re-run ``stage`` (its DVC code deps), sorted."""
+    return sorted({*closure_files(stage_modules()[stage]), *RUNNER_FILES})
 
-from flows.twin_flows import TWIN_FLOWS  # noqa: E402  (rewrite, twins, attention)
 
-FLOWS.update(TWIN_FLOWS)
+CODE_FOLDERS = ("stages/", "tasks/", "flows/")
+
+
+def with_generated_deps(dvc_yaml: str) -> str:
+    """The text of a dvc.yaml with every stage's code deps replaced by :func:`stage_code_files` (data deps,
+    comments and everything else kept)."""
+    declared = stage_modules()
+    lines, out, stage, in_deps = dvc_yaml.splitlines(), [], None, False
+    for line in lines:
+        header = re.fullmatch(r"  ([A-Za-z0-9_]+):.*", line)
+        if header:
+            stage, in_deps = header.group(1), False
+        if re.fullmatch(r"    deps:\s*", line):
+            in_deps = True
+            out.append(line)
+            continue
+        item = re.fullmatch(r"      - (\S+)\s*", line)
+        if in_deps and item:
+            if not item.group(1).startswith(CODE_FOLDERS):
+                out.append(line)
+            continue
+        if in_deps:  # the deps list ended: append the generated code deps
+            out.extend(f"      - {path}" for path in (stage_code_files(stage) if stage in declared else []))
+            in_deps = False
+        out.append(line)
+    if in_deps:
+        out.extend(f"      - {path}" for path in stage_code_files(stage))
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":  # python -m flows.pipeline: regenerate dvc.yaml's code deps after adding a module
+    from pathlib import Path
+
+    Path("dvc.yaml").write_text(with_generated_deps(Path("dvc.yaml").read_text()))

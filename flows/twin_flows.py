@@ -75,4 +75,4 @@ def write_twin_gallery(manifest: pd.DataFrame, twins: Path, out_dir: Path) -> No
                        "figure{display:inline-block;margin:8px;max-width:640px}img{height:192px;margin-right:4px}")
 
 
-TWIN_FLOWS = {"rewrite": rewrite_flow, "twins": twins_flow, "attention": attention_flow}
+STAGES = {"rewrite": rewrite_flow, "twins": twins_flow, "attention": attention_flow}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from stages import learned
 from stages.scenes.eulerian import read_motion
 from stages.files import file_digest
 from stages.motion.flowfield import hints_from_flow, mean_flow_angle
@@ -32,6 +32,34 @@ def loop_metrics(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, im
     return {"psnr_moving": float(10 * np.log10(255.0**2 / max(mse, 1e-10))),
             "static_max_error": int(static),
             "seam_error": float(np.abs(frames[-1].astype(np.float64) - frames[0]).mean())}
+
+
+@dataclass(frozen=True)
+class AnimateOptions:
+    """The ``animate`` / ``animate_learned`` sections: how every clip of a scene folder is animated."""
+
+    frames: int = 60
+    """frames per loop (the paper: 60 for the real-domain evaluation, 120 for art)."""
+    fps: float = 30
+    """frames per second."""
+    speed: float = 1.0
+    """multiplies the flow (pixels per frame)."""
+    smoothness: float = 0.25
+    """Gaussian width of hint interpolation, fraction of the larger image side."""
+    feather_px: float = 3.0
+    """width of the feathered edge where the moving region meets the static one, pixels."""
+    motion: str = "hints"
+    """hints (read off the clip's motion file) or learned (G_flow)."""
+    renderer: str = "engine"
+    """engine (softmax splatting) or learned (G_frame)."""
+    flow_model: str = "data/models/g_flow"
+    """G_flow checkpoint folder (motion: learned)."""
+    frame_model: str = "data/models/g_frame"
+    """G_frame checkpoint folder (renderer: learned)."""
+    max_flow: float | None = None
+    """clamp G_flow's flow to ±this (pixels per frame); None: no clamp."""
+    device: str = "cpu"
+    """torch device of the networks and the engine."""
 
 
 def item_motion(item: Item, params: dict, mask: np.ndarray) -> tuple[Motion, dict]:
@@ -111,8 +139,6 @@ def animate_item(item: Item, params: dict, out_dir: Path) -> dict:
     return {**{k: v for k, v in meta.items() if k != "hints"}, **scores}
 
 
-ANIMATE = ItemStep("animate", animate_item,
-                   code=("stages.motion.engine", "stages.motion.flowfield", "stages.video", "stages.scenes.eulerian"))
-# The same step with the learned networks: their code joins the cache key (and their weights the inputs).
-ANIMATE_LEARNED = ItemStep("animate_learned", animate_item,
-                           code=(*ANIMATE.code, "stages.diffusion.models", *learned.MODULES))
+ANIMATE = ItemStep("animate", animate_item)
+# The same step with the learned networks (their weights join the inputs).
+ANIMATE_LEARNED = ItemStep("animate_learned", animate_item)

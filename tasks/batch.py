@@ -7,6 +7,7 @@ is the digest of the step's name and code, its parameters, its values and the by
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from typing import Any, Callable
 
 from stages.errors import InputError
 from stages.files import file_digest
-from tasks.store import Store, code_digest, json_digest
+from tasks.code import code_closure, code_digest
+from tasks.store import Store, json_digest
 
 
 @dataclass(frozen=True)
@@ -26,29 +28,45 @@ class Item:
     inputs: dict[str, Path] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self):
+        check_item_id(self.id)
+
+
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_item_id(item_id: str) -> str:
+    """``item_id`` when it is a safe folder name (letters, digits, ``._-``, not starting with a dot, at most
+    128 characters), else InputError."""
+    if not isinstance(item_id, str) or not SAFE_ID.fullmatch(item_id):
+        shown = repr(item_id)[:60]
+        raise InputError(f"bad item id {shown}: use letters, digits, '.', '_' or '-' (not first), at most 128")
+    return item_id
+
 
 @dataclass(frozen=True)
 class ItemStep:
     """A stage as a batch step: ``run(item, params, out_dir) -> metadata``.
 
-    ``code`` lists the modules whose source is part of the cache key (the step's own module is always
-    included); ``num_cpus``/``num_gpus`` are the Ray resources one item needs.
+    The source of the step's module and of every project module it imports (tasks.code) is part of each
+    item's key; ``num_cpus``/``num_gpus`` are the Ray resources one item needs.
     """
 
     name: str
     run: Callable[[Item, dict, Path], dict]
-    code: tuple[str, ...] = ()
     num_cpus: float = 1.0
     num_gpus: float = 0.0
 
     @property
     def modules(self) -> tuple[str, ...]:
-        """Every module hashed into the key."""
-        return tuple(sorted({self.run.__module__, *self.code}))
+        """Every module hashed into the key: the step's module and its project imports, transitively."""
+        return code_closure(self.run.__module__)
 
 
 def item_key(step: ItemStep, item: Item, params: dict) -> str:
-    """Cache key of an item: digests of the step's code, params, values and input file contents.
+    """Cache key of an item: its id and digests of the step's code, params, values and input file contents.
+
+    The id is part of the key because file names carry it: two ids with identical inputs are two entries.
 
     A missing input file raises InputError naming it.
     """
@@ -57,7 +75,7 @@ def item_key(step: ItemStep, item: Item, params: dict) -> str:
         if not Path(path).is_file():
             raise InputError(f"{item.id}: input {name!r} not found: {path}")
         inputs[name] = file_digest(path)
-    return json_digest({"step": step.name, "code": code_digest(step.modules), "params": params,
+    return json_digest({"step": step.name, "id": item.id, "code": code_digest(step.modules), "params": params,
                         "values": item.values, "inputs": inputs})
 
 

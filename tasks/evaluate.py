@@ -60,5 +60,4 @@ def evaluate_video(item: Item, params: dict, out_dir: Path) -> dict:
             "detector_sha256": detector.sha256 if detector else None, **metrics}
 
 
-EVALUATE = ItemStep("evaluate", evaluate_video,
-                    code=("stages.evaluation.video_metrics", "stages.evaluation.fvd", "stages.evaluation.i3d", "stages.video", "stages.images"))
+EVALUATE = ItemStep("evaluate", evaluate_video)

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import ray
+import torch
 
 import stages
 import tasks
@@ -19,6 +20,10 @@ from tasks.batch import Item, ItemStep, execute_item
 class LocalExecutor:
     """Runs items one after another in this process."""
 
+    def device_for(self, step: ItemStep) -> torch.device:
+        """The device an item of ``step`` runs on: CUDA for a GPU step when this machine has one."""
+        return torch.device("cuda" if step.num_gpus > 0 and torch.cuda.is_available() else "cpu")
+
     def run(self, step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
         """Execute one item → its record."""
         return execute_item(step, item, params, key, store_root)
@@ -26,8 +31,6 @@ class LocalExecutor:
 
 @ray.remote
 def _execute_remote(step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
-    import torch
-
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     torch.set_num_threads(max(1, int(cpus)))
     return execute_item(step, item, params, key, store_root)
@@ -51,6 +54,10 @@ class RayExecutor:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                          object_store_memory=object_store_mb * 1024 * 1024)
         self.gpus = ray.cluster_resources().get("GPU", 0.0)
+
+    def device_for(self, step: ItemStep) -> torch.device:
+        """The device an item of ``step`` runs on: CUDA for a GPU step when the cluster has GPUs."""
+        return torch.device("cuda" if self.gpus >= step.num_gpus > 0 else "cpu")
 
     def run(self, step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
         """Execute one item on the cluster and wait for its record (GPUs asked for only where present)."""

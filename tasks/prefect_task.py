@@ -1,45 +1,57 @@
-"""The generic mechanism: any ItemStep becomes a cached, retryable Prefect task mapped over a batch.
+"""The generic mechanism: any ItemStep becomes a Prefect task mapped over a batch.
 
-The Prefect cache key of an item is its store key (content digests of its input files + params + code;
-Prefect's own INPUTS policy would hash a path's string, not the file). Work runs on the executor (Ray by
-default); results land in the content-addressed store and are materialised into the stage's output folder
-with a Parquet manifest, one row per item with its status and error. Failed items are recorded, never
-cached, and retried by the next run; finished ones are never redone.
+One cache serves items: the content-addressed store. The Prefect task does not cache; it runs the item on the
+executor (Ray by default), where ``execute_item`` finds the item in the store or computes and commits it. So
+nothing is recomputed outside a task, and a removed store entry is simply computed again by its task.
+
+Each stage writes into its output folder the items' files and ``manifest.parquet``: one row per item with
+its id, ``status`` (``ok`` or ``failed``), error, key, files and metadata — a function of the inputs,
+parameters and code only, so DVC sees the same output when nothing changed. What happened in a run (computed
+or found in the store, seconds, host, time) goes to the run log ``<store>/../runs/<stage>.jsonl`` instead.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+from dataclasses import dataclass
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import tasks.prefect_env  # noqa: F401  (must precede the first import of prefect)
 import pandas as pd
+import torch
 from prefect import task
-from prefect.cache_policies import CachePolicy
+from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from tqdm import tqdm
 
+from stages.devices import auto_dtype, auto_precision
 from stages.errors import InputError
+from stages.options import check_keys
 from tasks.batch import Item, ItemStep, item_key
 from tasks.executor import LocalExecutor, RayExecutor, make_executor
 from tasks.store import Store
 
 
-class StoreKeyPolicy(CachePolicy):
-    """Cache key = the item's store key, computed from file contents, params and code."""
+@dataclass(frozen=True)
+class RunOptions:
+    """The ``run`` section: where and how batch items run."""
 
-    def compute_key(self, task_ctx, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs) -> str:
-        return inputs["key"]
-
-
-class ItemFailed(Exception):
-    """An item's step failed; ``record`` holds its error. Raised so Prefect marks it failed, uncached."""
-
-    def __init__(self, record: dict):
-        super().__init__(record.get("error", "failed"))
-        self.record = record
+    executor: str = "ray"
+    """ray (a local Ray cluster, or the one at RAY_ADDRESS) or local (in this process)."""
+    num_cpus: int | None = 2
+    """CPUs of the local Ray cluster (ignored when joining a cluster)."""
+    ray_address: str | None = None
+    """address of an existing Ray cluster; RAY_ADDRESS in the environment also works."""
+    object_store_mb: int = 512
+    """object store of the local Ray cluster, MiB."""
+    store: str = ".cache/store"
+    """content-addressed per-item results (survives DVC deleting stage outputs)."""
+    retries: int = 0
+    """extra attempts of a failed item within one run."""
 
 
 _executors: dict[str, LocalExecutor | RayExecutor] = {}
@@ -56,64 +68,105 @@ def executor_for(settings: dict) -> LocalExecutor | RayExecutor:
         return _executors[name]
 
 
-@task(cache_policy=StoreKeyPolicy(), persist_result=True, retries=0)
+@task(cache_policy=NO_CACHE, persist_result=False)
 def process_item(step: ItemStep, item: Item, params: dict, key: str, store_root: str, run: dict) -> dict:
-    """Prefect task: compute one item on the executor → its record (raises ItemFailed on failure)."""
+    """Prefect task: the item's record, from the store or computed on the executor (failures are records too,
+    retried up to ``run.retries`` times)."""
     executor = executor_for(run)
-    if isinstance(executor, LocalExecutor):
-        with _local_lock:
+    for _attempt in range(int(run.get("retries", 0)) + 1):
+        if isinstance(executor, LocalExecutor):
+            with _local_lock:
+                record = executor.run(step, item, params, key, store_root)
+        else:
             record = executor.run(step, item, params, key, store_root)
-    else:
-        record = executor.run(step, item, params, key, store_root)
-    if record["status"] == "failed":
-        raise ItemFailed(record)
+        if record["status"] != "failed":
+            break
     return record
+
+
+def resolved_settings(section: dict, device: torch.device) -> dict:
+    """``section`` (nested dicts) with every ``auto`` device, dtype and precision resolved for ``device``, so
+    that a key names what really runs (a CPU float32 result never shares a key with a GPU float16 one)."""
+    def resolve(name: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: resolve(key, inner) for key, inner in value.items()}
+        if value != "auto":
+            return value
+        if name == "device":
+            return device.type
+        if name == "dtype":
+            return str(auto_dtype(device)).removeprefix("torch.")
+        if name == "precision":
+            return str(auto_precision(device) or "float32").removeprefix("torch.")
+        return value
+
+    return resolve("", section)
 
 
 def run_stage(step: ItemStep, items: list[Item], params: dict, out_dir: str | Path, run: dict) -> pd.DataFrame:
     """Run ``step`` over ``items`` inside a Prefect flow → the manifest (also written as manifest.parquet).
 
-    ``params``: the stage's section of params.yaml; ``run``: the ``run`` section (executor, store, retries).
-    Each item's files are materialised under ``out_dir/<item id>/``.
+    ``params``: the stage's settings; ``auto`` devices and dtypes are resolved for the executor first, so keys
+    name what really runs. ``run``: the ``run`` section (executor, store, retries). Each item's files are
+    materialised under ``out_dir/<item id>/``; the run log gets one line per item, and ``manifest.attrs["run"]``
+    counts this run's items computed (ok), found in the store (cached) and failed.
     """
+    check_keys(run, "run", RunOptions)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store = Store(run.get("store", ".cache/store"))
-    executor_for(run)  # start Ray (once) before items are submitted from several threads
-    task_run = process_item.with_options(name=step.name, retries=int(run.get("retries", 0)))
-    rows, futures = [], {}
+    executor = executor_for(run)  # start Ray (once) before items are submitted from several threads
+    params = resolved_settings(params, executor.device_for(step))
+    duplicated = sorted({item.id for item in items if [i.id for i in items].count(item.id) > 1})
+    if duplicated:
+        raise InputError(f"{step.name}: item ids must be unique; repeated: {', '.join(duplicated[:5])}")
+    rows, runs, futures = [], [], {}
     for item in items:
         try:
             key = item_key(step, item, params)
         except InputError as error:
             rows.append({"id": item.id, "status": "failed", "error": str(error)})
+            runs.append({"id": item.id, "status": "failed"})
             continue
-        future = task_run.submit(step, item, params, key, str(store.root), run)
-        futures[future] = (item, key)
+        futures[process_item.with_options(name=step.name).submit(step, item, params, key, str(store.root), run)] = \
+            (item, key)
     for future in tqdm(as_completed(list(futures)), total=len(futures), desc=step.name, unit="item"):
         item, key = futures[future]
-        rows.append(_collect(future, step, item, params, key, store, run, out_dir))
+        row, facts = _collect(future, item, key, store, out_dir)
+        rows.append(row)
+        runs.append(facts)
     manifest = pd.DataFrame(sorted(rows, key=lambda row: row["id"]))
     write_manifest(manifest, out_dir / "manifest.parquet")
+    log_run(store, step.name, runs)
+    manifest.attrs["run"] = {status: sum(f["status"] == status for f in runs) for status in ("ok", "cached", "failed")}
     return manifest
 
 
-def _collect(future, step, item, params, key, store: Store, run: dict, out_dir: Path) -> dict:
-    """Turn a finished future into a manifest row, materialising the item's files."""
-    result = future.result(raise_on_failure=False)
-    if isinstance(result, ItemFailed):
-        return {"id": item.id, "status": "failed", "error": result.record["error"], "key": key}
-    if isinstance(result, BaseException):
-        return {"id": item.id, "status": "failed", "error": f"{type(result).__name__}: {result}", "key": key}
-    status = "cached" if future.state.name == "Cached" else result["status"]
-    if store.get(key) is None:  # Prefect remembered a result whose store entry was removed: recompute
-        result = executor_for(run).run(step, item, params, key, str(store.root))
-        if result["status"] == "failed":
-            return {"id": item.id, "status": "failed", "error": result["error"], "key": key}
+def _collect(future, item: Item, key: str, store: Store, out_dir: Path) -> tuple[dict, dict]:
+    """A finished future → the item's manifest row (its files materialised) and its run facts."""
+    try:
+        record = future.result()
+    except Exception as error:  # the task itself broke (not the step: step failures are records)
+        record = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+    facts = {"id": item.id, "status": record["status"], "seconds": record.get("seconds")}
+    if record["status"] == "failed":
+        return {"id": item.id, "status": "failed", "error": record["error"], "key": key}, facts
     files = store.materialise(key, out_dir / item.id)
-    scalars = {k: v for k, v in result.get("meta", {}).items() if isinstance(v, (int, float, str, bool))}
-    return {"id": item.id, "status": status, "error": None, "key": key, "seconds": result.get("seconds"),
-            "files": json.dumps([str(p.relative_to(out_dir)) for p in files]), **scalars}
+    scalars = {k: v for k, v in record.get("meta", {}).items()
+               if isinstance(v, (int, float, str, bool)) and k not in ("id", "status", "error", "key", "files")}
+    return {"id": item.id, "status": "ok", "error": None, "key": key,
+            "files": json.dumps([str(p.relative_to(out_dir)) for p in files]), **scalars}, facts
+
+
+def log_run(store: Store, stage: str, facts: list[dict]) -> None:
+    """Append one JSON line per item to the run log ``<store>/../runs/<stage>.jsonl`` (time, host, status:
+    ok = computed now, cached = found in the store, failed; seconds)."""
+    log = store.root.parent / "runs" / f"{stage}.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    stamp = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": socket.gethostname()}
+    with log.open("a") as handle:
+        for fact in facts:
+            handle.write(json.dumps({**stamp, "stage": stage, **fact}) + "\n")
 
 
 def write_manifest(manifest: pd.DataFrame, path: Path) -> None:

@@ -8,29 +8,16 @@ outside DVC's outputs, so DVC deleting a stage's outputs never forces recomputat
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
 import json
 import os
 import shutil
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
 from stages.files import make_public
 
 RECORD = "record.json"
-
-
-@lru_cache(maxsize=256)
-def code_digest(modules: tuple[str, ...]) -> str:
-    """sha256 hex digest of the source code of the named modules."""
-    digest = hashlib.sha256()
-    for name in sorted(modules):
-        digest.update(name.encode())
-        digest.update(inspect.getsource(importlib.import_module(name)).encode())
-    return digest.hexdigest()
 
 
 def json_digest(value: Any) -> str:

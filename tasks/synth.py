@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from stages.scenes.eulerian import write_motion
@@ -10,6 +11,28 @@ from stages.images import save_png
 from stages.scenes.landscapes import make_scene
 from stages.video import write_video
 from tasks.batch import Item, ItemStep
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """The ``synth`` / ``synth_train`` sections: how many scenes, of which size."""
+
+    count: int = 12
+    """number of scenes."""
+    seed: int = 0
+    """seed of the first scene; scene i uses seed + i."""
+    height: int = 256
+    """pixels."""
+    width: int = 384
+    """pixels."""
+    frames: int = 60
+    """ground-truth frames; the texture loops exactly over this many."""
+    fps: float = 30
+    """frames per second of the ground-truth videos."""
+    crf: int = 16
+    """H.264 quality of the ground-truth videos (lower = better)."""
+    validation_every: int = 4
+    """every this-many-th scene is held out (split "validation")."""
 
 
 def synth_item(item: Item, params: dict, out_dir: Path) -> dict:
@@ -26,7 +49,7 @@ def synth_item(item: Item, params: dict, out_dir: Path) -> dict:
             "split": item.values["split"], "seed": item.values["seed"]}
 
 
-SYNTH = ItemStep("synth", synth_item, code=("stages.scenes.landscapes", "stages.scenes.eulerian", "stages.video"))
+SYNTH = ItemStep("synth", synth_item)
 
 
 def synth_items(params: dict) -> list[Item]:

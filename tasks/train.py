@@ -14,25 +14,22 @@ import json
 import shutil
 from pathlib import Path
 
-from stages import learned
 from stages.errors import InputError
 from stages.learned.train_flow import FlowTraining
 from stages.learned.train_frame import FrameTraining
 from stages.learned.training import LOSSES, VALIDATION
 from stages.files import file_digest
-from tasks.store import code_digest, json_digest
-
-LEARNED_MODULES = (*learned.MODULES, "stages.motion.engine", "stages.motion.flowfield", "stages.scenes.eulerian", "stages.diffusion.models")
-
+from tasks.code import code_digest
+from tasks.store import json_digest
 
 def dataset_fingerprint(root: str | Path) -> str:
-    """sha256 of a dataset folder's file listing (relative paths and sizes): cheap even for the real dataset."""
+    """sha256 of a dataset folder's files: relative paths and contents (sha256 of each file)."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"training data not found: {root} (run `dvc repro synth_train` or set the data path)")
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(root)}\0{path.stat().st_size}\n".encode())
+        digest.update(f"{path.relative_to(root)}\0{file_digest(path)}\n".encode())
     return digest.hexdigest()
 
 
@@ -40,7 +37,7 @@ def work_dir(name: str, section: dict, models: dict | None, data_root: str | Pat
              flow_model: str | None = None) -> Path:
     """The resumable work folder of one training configuration (``flow_model``: a G_flow it depends on)."""
     weights = Path(flow_model or "", "g_flow.safetensors")
-    key = json_digest({"name": name, "section": section, "models": models, "code": code_digest(LEARNED_MODULES),
+    key = json_digest({"name": name, "section": section, "models": models, "code": code_digest(__name__),
                        "data": dataset_fingerprint(data_root),
                        "flow_model": file_digest(weights) if flow_model and weights.is_file() else None})
     return Path(store_root).parent / "train" / f"{name}-{key[:16]}"

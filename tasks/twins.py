@@ -158,10 +158,9 @@ def attention_item(item: Item, params: dict, out_dir: Path) -> dict:
     return describe_attention(np.load(item.inputs["attention"], allow_pickle=False), grid, size, out_dir)
 
 
-TWIN_CODE = ("stages.text.prompts", "stages.diffusion.models", "stages.diffusion.twins", "stages.diffusion.attention", "stages.text.nltk_setup")
-REWRITE = ItemStep("rewrite", rewrite_item, code=("stages.text.prompts", "stages.text.directions", "stages.text.nltk_setup"))
-TWINS = ItemStep("twins", twins_item, code=TWIN_CODE, num_gpus=1.0)
-ATTENTION = ItemStep("attention", attention_item, code=("stages.diffusion.attention",))
+REWRITE = ItemStep("rewrite", rewrite_item)
+TWINS = ItemStep("twins", twins_item, num_gpus=1.0)
+ATTENTION = ItemStep("attention", attention_item)
 
 
 def read_prompt_list(path: str | Path, base_seed: int = 0) -> list[Item]:

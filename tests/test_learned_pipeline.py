@@ -11,7 +11,9 @@ from test_pipeline import ROOT
 
 @pytest.mark.slow
 def test_training_stages_feed_the_learned_animate_stage(prefect_server, tmp_path, one_torch_thread, monkeypatch):
-    from flows.pipeline import FLOWS, animate_flow, synth_flow
+    from flows.animate import animate_flow
+    from flows.pipeline import stage_flows
+    from flows.synth import synth_flow
     from flows.learned import train_flow_stage, train_frame_stage
     from stages.learned.train_flow import FlowTraining
 
@@ -26,7 +28,7 @@ def test_training_stages_feed_the_learned_animate_stage(prefect_server, tmp_path
                                  eval_stride=3)
     params["animate_learned"].update(frames=6, flow_model=str(tmp_path / "g_flow"),
                                      frame_model=str(tmp_path / "g_frame"))
-    assert {"synth_train", "train_flow", "train_frame", "animate_learned"} <= set(FLOWS)
+    assert {"synth_train", "train_flow", "train_frame", "animate_learned"} <= set(stage_flows())
     synth_flow(params, out_dir=str(tmp_path / "synth_train"), section="synth_train")
     assert json.loads((tmp_path / "synth_train/splits.json").read_text())["validation"] == ["scene0003", "scene0007"]
     plots = str(tmp_path / "plots")

@@ -20,15 +20,16 @@ def run(args: argparse.Namespace) -> int:
 
     Exit 0 unless every item failed (then something systemic is wrong and DVC must not record the stage).
     """
-    from flows.pipeline import FLOWS
+    from flows.pipeline import stage_flows
     from stages.errors import InputError
 
-    if args.stage not in FLOWS:
-        raise InputError(f"unknown stage {args.stage!r}; stages: {', '.join(FLOWS)}")
-    manifest = FLOWS[args.stage](load_params(args.params))
+    flows = stage_flows()
+    if args.stage not in flows:
+        raise InputError(f"unknown stage {args.stage!r}; stages: {', '.join(sorted(flows))}")
+    manifest = flows[args.stage](load_params(args.params))
     failed = manifest[manifest.status == "failed"]
     for row in failed.itertuples():
         print(f"{args.stage}: {row.id} failed: {row.error}")
-    counts = manifest.status.value_counts().to_dict()
-    print(f"{args.stage}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    counts = manifest.attrs.get("run") or manifest.status.value_counts().to_dict()
+    print(f"{args.stage}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if n))
     return 1 if len(failed) and len(failed) == len(manifest) else 0

@@ -23,7 +23,7 @@ from typing import Iterator
 
 import torch
 
-from stages.devices import resolve_device
+from stages.devices import auto_dtype, resolve_device
 from stages.errors import InputError
 
 # The DDIM schedule of Stable Diffusion 1.x (its scheduler_config.json).
@@ -243,7 +243,7 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """``auto`` → float16 on GPU, float32 on CPU."""
     choices = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
     if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        return auto_dtype(device)
     if name not in choices:
         raise InputError(f"models.dtype must be auto, float16, float32 or float64, got {name!r}")
     return choices[name]

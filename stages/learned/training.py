@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from stages.devices import resolve_device
+from stages.devices import auto_precision, resolve_device
 from stages.errors import InputError
 from stages.options import pick
 
@@ -69,9 +69,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``name`` on ``device``, or None for plain float32."""
     choices = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if name == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return auto_precision(device)
     if name not in choices:
         raise InputError(f"precision must be auto, float32, float16 or bfloat16, got {name!r}")
     if device.type == "cpu" and name == "float16":
