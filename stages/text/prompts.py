@@ -1,9 +1,37 @@
 """Prompt rewriting (method §1): artistic prompt → realistic twin prompt, region to animate, direction.
 
-The twin prompt is the prompt's nouns (NLTK tokenizer + perceptron POS tagger, offline) joined by ", ",
-followed by ", nature, bright, realistic, photography, 4k, 8k". Style clauses ("in the style of …",
-"oil painting by …"), style words, artist names and direction phrases are removed before tagging, so the
-twin never turns artistic again.
+The twin prompt is the prompt's scene nouns (NLTK tokenizer + perceptron POS tagger, offline) joined by ", ",
+followed by ", nature, bright, realistic, photography, 4k, 8k". Prompts are written the way people write them
+for Stable Diffusion — a scene, then comma-separated tags, credits and quality words — so a noun reaches the
+twin only if it is part of the scene. The rules, in the order they apply:
+
+1. Direction phrases ("in the left to right direction", "flowing to the left") are read and removed.
+2. Style clauses made of ordinary words go: "in … style", "trending/featured on <site>", "made in <tool>",
+   and style names like "stained glass" or "comic book". Prompt-weight syntax ("(masterpiece:1.2)",
+   "[clouds]", "a | b") only separates tags.
+3. Credits name people, never the scene. A credit starts after "style of" / "manner of" and runs to the end
+   of its comma segment; or after "by" unless "by" is spatial or passive: followed by a determiner ("by the
+   sea"), or after a participle that is not an art verb ("lit by moonlight", "surrounded by trees"). A bare
+   "by" after a scene word ("a lighthouse by greg rutkowski") is a credit only when the next word is
+   name-like: the tagger's lexicon does not know it as a common word. A "by" credit runs over name words
+   ("and"/"&" joins names unless a determiner follows) and stops at a preposition, verb, adverb or
+   determiner ("by Monet in a forest" keeps the forest). When a credit fills its segment, the artist list
+   goes on through the following segments made only of name-like words ("by greg rutkowski, alphonse
+   mucha, artgerm"), whatever their case.
+4. A word is a scene noun when the tagger makes it a common noun (NN/NNS; capitalised names are NNP and
+   stay out) and none of these says otherwise:
+   - it names how the picture was made or looks, not what it shows (the small lexicon of art forms, media,
+     styles and picture properties below: "painting", "watercolor", "render", "masterpiece", "wallpaper");
+   - a derivational suffix makes it abstract: -ity, -ness, -tion/-sion, -ance/-ence, -ism, -ist, -metry,
+     -graphy, -ology, -ics ("quality", "symmetry", "resolution", "composition"), or adjectival: -ic, -ical,
+     -ous, -esque, -istic (the tagger calls "epic" a noun);
+   - it ends in -ing and the tagger's lexicon knows it better as a verb form than as a noun: activities
+     ("lighting", "shading", "rendering") go, things and times ("building", "clearing", "evening") stay;
+   - it has a digit or no vowel ("4k", "8k", "hdr", "dslr"), or it names a position or a motion;
+   - it modifies a picture property ("octane render", "unreal engine", "studio lighting") or completes one
+     with "of" ("depth of field").
+5. Region: the first animatable noun; a compound names the region it is built on: "riverscape",
+   "sea-scape", "cloudscapes", "storm-clouds", "thunderclouds" give river, sea, cloud, cloud, cloud.
 
 Corrections applied to every prompt (each one is reported in ``Rewrite.notes``): HTML tags are removed and
 entities decoded; accented letters lose their accents and other non-ASCII characters (emoji, other
@@ -16,6 +44,7 @@ import html
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 from stages.text.directions import Direction, parse_direction
 from stages.errors import InputError
@@ -31,6 +60,7 @@ ANIMATABLE_NOUNS: dict[str, str] = {
     **{word: "sea" for word in ("sea", "seas", "surf", "tide")},
     **{word: "ocean" for word in ("ocean", "oceans")},
     **{word: "lake" for word in ("lake", "lakes", "pond", "ponds", "lagoon", "lagoons")},
+    **{word: "water" for word in ("water", "waters")},
     **{word: "wave" for word in ("wave", "waves")},
     **{word: "puddle" for word in ("puddle", "puddles")},
     **{word: "fountain" for word in ("fountain", "fountains")},
@@ -40,28 +70,31 @@ ANIMATABLE_NOUNS: dict[str, str] = {
     **{word: "smoke" for word in ("smoke", "steam", "mist", "fog")},
 }
 
-# Words that carry the style rather than the scene: never part of the twin prompt.
-STYLE_WORDS = frozenset("""
-    painting paintings painted style styles stylized art arts artwork artworks artist artists artstation
-    illustration illustrations drawing drawings sketch sketches watercolor watercolors watercolour
-    watercolours oil oils canvas acrylic pastel pastels gouache ink charcoal pencil crayon crayons fresco
-    mosaic woodblock woodcut print prints poster posters engraving etching lithograph render rendering cgi
-    anime manga cartoon comic comics pixel pixels vector impressionism impressionist expressionism
-    expressionist cubism cubist surrealism surrealist realism romanticism baroque rococo renaissance
-    pointillism pointillist ukiyo ukiyo-e masterpiece masterpieces hd 4k 8k octane unreal engine concept
-    digital trending detail details palette brushstroke brushstrokes stroke strokes texture textures
-    photo photograph photography picture image wallpaper version aesthetic vaporwave synthwave cyberpunk
-    steampunk lowpoly low-poly studio ghibli color colors colour colours tone tones
+# What a picture is made as, with or in: it says how the picture looks, never what it shows.
+ART_FORMS = frozenset("""
+    painting paintings art arts artwork artworks illustration drawing drawings sketch sketches print prints
+    poster posters engraving etching lithograph mosaic fresco woodcut woodblock photo photos photograph
+    photography picture pictures image images masterpiece masterpieces wallpaper wallpapers piece cover
 """.split())
-
-# Artists and famous works that prompts name as styles.
-ARTIST_WORDS = frozenset("""
-    van gogh vincent monet claude hokusai hiroshige turner constable klimt munch picasso dali salvador
-    magritte rembrandt vermeer cezanne renoir seurat degas manet matisse kandinsky pollock warhol hopper
-    okeeffe o'keeffe bob ross bierstadt friedrich caspar kinkade miyazaki mucha escher rockwell wyeth
-    sargent whistler gauguin pissarro sisley aivazovsky shishkin lichtenstein basquiat banksy rothko
-    kanagawa starry
+MEDIA = frozenset("""
+    watercolor watercolors watercolour watercolours oil oils canvas acrylic acrylics pastel pastels gouache
+    ink inks charcoal pencil pencils crayon crayons tempera matte concept digital pixel pixels vector cgi
 """.split())
+STYLES = frozenset("""
+    style styles stylized manner anime manga cartoon comic comics vaporwave synthwave cyberpunk steampunk lowpoly
+    low-poly baroque rococo renaissance ukiyo ukiyo-e studio ghibli aesthetic version fantasy sci-fi scifi
+""".split())
+# Properties of the picture (quality, light, camera, sites and tools): heads whose modifiers go with them.
+PICTURE_PROPERTIES = frozenset("""
+    render renders engine quality detail details focus lighting palette brushstroke brushstrokes stroke
+    strokes texture textures color colors colour colours tone tones contrast exposure bokeh grain lens
+    camera shot shots closeup close-up angle depth hd uhd trending artstation deviantart pixiv behance
+    cgsociety award winner
+""".split())
+# Every word that says how the picture is made or looks (never part of a twin prompt).
+STYLE_WORDS = ART_FORMS | MEDIA | STYLES | PICTURE_PROPERTIES
+# Verbs of picture making: "painted by …" is a credit, "lit by …" is not.
+ART_VERBS = frozenset("painted drawn illustrated rendered inspired made created done designed sketched".split())
 
 # Nouns of position and grammar ("in front of", "on the left side") that say nothing about the scene.
 RELATIONAL_WORDS = frozenset("""
@@ -77,16 +110,23 @@ MOTION_WORDS = frozenset("""
 """.split())
 
 NOUN_TAGS = frozenset({"NN", "NNS"})
+# Derivational suffixes of abstract nouns (with the shortest stem each needs: "city", "station", "fence" stay).
+_ABSTRACT_SUFFIX = re.compile(r"(?:\w{3,}(?:ity|ness)|\w{4,}(?:tion|sion|ance|ence)|\w{2,}(?:ism|ist|metry|graphy"
+                              r"|ology)|\w{4,}ics)")
+_ADJECTIVE_SUFFIX = re.compile(r"\w{2,}(?:ic|ical|ous|esque|istic)")
+_DETERMINER_TAGS = frozenset({"DT", "PDT", "PRP$", "PRP", "CD", "WDT", "WP$"})
+_NAME_STOP_TAGS = frozenset({"IN", "TO", "RB", "RBR", "RBS", "MD", "VB", "VBG", "VBP", "WRB"}) | _DETERMINER_TAGS
+_JOINERS = frozenset({"and", "&"})
 
-_CLAUSE_WORD = r"(?!(?:in|with|after)\b)[\w'-]+"  # a word inside a style clause, which never spans another
 _STYLE_CLAUSES = [
-    rf"\b(?:in|with|after)\s+(?:the\s+|a\s+|an\s+)?(?:{_CLAUSE_WORD}\s+){{0,3}}?(?:style|manner)\s+of\b[^,;.]*",
-    rf"\bin\s+(?:the\s+|a\s+|an\s+)?(?:{_CLAUSE_WORD}\s+){{1,3}}?style\b",
-    r"\b(?:painting|paintings|art|artwork|illustration|drawing|sketch|print|painted|drawn|illustrated|"
-    r"rendered|inspired)\s+by\s+[^,;.]*",
-    r"\btrending\s+on\s+\w+",
+    r"\bin\s+(?:the\s+|a\s+|an\s+)?(?:(?!(?:in|with|after)\b)[\w'-]+\s+){1,3}?style\b(?!\s+of\b)",
+    r"\b(?:trending|featured|popular|showcased|posted)\s+on\s+\w+",
+    r"\b(?:made|created|rendered|done)\s+(?:in|with)\s+\w+",
     r"\b(?:stained[\s-]+glass|comic[\s-]+book|oil\s+on\s+canvas|pixel\s+art|digital\s+art|pop\s+art)\b",
 ]
+# Stable Diffusion prompt syntax: emphasis brackets, weights ("word:1.2") and alternations ("a | b").
+_PROMPT_SYNTAX = re.compile(r"[()\[\]{}|]|:\s*-?\d+(?:\.\d+)?")
+
 _DIRECTION_WORD = r"(?:left|right|top|bottom|up|down|upwards?|downwards?|leftwards?|rightwards?)"
 _DIRECTION_RUN = rf"{_DIRECTION_WORD}(?:(?:\s*,\s*|\s+(?:to\s+)?(?:the\s+)?){_DIRECTION_WORD})*"
 _DIRECTION_PHRASES = [  # tried in order; the group "phrase" goes to parse_direction, a group "keep" stays
@@ -178,39 +218,187 @@ def find_direction(text: str) -> tuple[Direction | None, str]:
 
 
 def remove_style_clauses(text: str) -> str:
-    """The prompt without "in the style of …", "in … style", "painting by …", "trending on …" and style names
-    made of ordinary words ("stained glass", "comic book")."""
+    """The prompt without "in … style", "trending on …", "made in …", style names made of ordinary words
+    ("stained glass", "comic book") and Stable Diffusion's weight syntax (which becomes a tag separator)."""
     for pattern in _STYLE_CLAUSES:
         text = re.sub(pattern, " ", text, flags=re.IGNORECASE)
-    return text
+    return _PROMPT_SYNTAX.sub(" , ", text)
 
 
-def tag_words(text: str) -> list[tuple[str, str]]:
-    """(word, Penn Treebank tag) pairs of a sentence, with NLTK's offline tokenizer and tagger."""
-    from nltk import pos_tag
-    from nltk.tokenize import word_tokenize
+@lru_cache(maxsize=1)
+def _tagger():
+    """NLTK's averaged-perceptron English tagger, loaded once from the offline data."""
+    from nltk.tag.perceptron import PerceptronTagger
 
     from stages.text.nltk_setup import ensure_tagger_data
 
     ensure_tagger_data()
-    return pos_tag(word_tokenize(text, preserve_line=True))
+    return PerceptronTagger()
+
+
+def tag_words(text: str) -> list[tuple[str, str]]:
+    """(word, Penn Treebank tag) pairs of a sentence, with NLTK's offline tokenizer and tagger."""
+    from nltk.tokenize import word_tokenize
+
+    return _tagger().tag(word_tokenize(text, preserve_line=True))
+
+
+def lexicon_tag(word: str) -> str | None:
+    """The tag the tagger's lexicon gives a lower-case word on its own, or None when it does not know it."""
+    tagger = _tagger()
+    if word in tagger.tagdict:
+        return tagger.tagdict[word]
+    weights = tagger.model.weights.get(f"i word {word}")
+    return max(weights, key=weights.get) if weights else None
+
+
+def is_name_like(word: str) -> bool:
+    """Whether a word can be part of a person's name: the lexicon knows it as a proper noun or not at all
+    (and it is no animatable noun or region compound)."""
+    lowered = word.lower()
+    return (re.fullmatch(r"[a-z][a-z'.-]*", lowered) is not None and region_of(lowered) is None
+            and lowered not in STYLE_WORDS
+            and lexicon_tag(lowered) in (None, "NNP", "NNPS"))
+
+
+def region_of(word: str) -> str | None:
+    """The region a lower-case noun names: an animatable noun ("clouds" → "cloud"), a landscape compound
+    built on one ("riverscape", "sea-scapes" → "river", "sea") or a compound ending in one ("storm-clouds",
+    "thunderclouds" → "cloud"); None otherwise."""
+    if word in ANIMATABLE_NOUNS:
+        return ANIMATABLE_NOUNS[word]
+    scape = re.fullmatch(r"([a-z]+)-?scapes?", word)
+    if scape:
+        return ANIMATABLE_NOUNS.get(scape.group(1))
+    return next((region for noun, region in ANIMATABLE_NOUNS.items()
+                 if len(noun) >= 4 and re.fullmatch(rf"[a-z]{{3,}}-?{noun}", word)), None)
+
+
+Token = tuple[str, str]
+
+
+def _segments(tokens: list[Token]) -> list[list[int]]:
+    """Indices of the tokens of each tag-list segment (tokens between punctuation)."""
+    segments: list[list[int]] = [[]]
+    for index, (word, _) in enumerate(tokens):
+        if re.search(r"[A-Za-z0-9]", word):
+            segments[-1].append(index)
+        elif segments[-1]:
+            segments.append([])
+    return [segment for segment in segments if segment]
+
+
+def _starts_credit(tokens: list[Token], at: int) -> bool:
+    """Whether the "by" at ``at`` introduces the names of the picture's makers (see the module docstring)."""
+    if at + 1 >= len(tokens) or tokens[at + 1][1] in _DETERMINER_TAGS:
+        return False
+    before = tokens[at - 1] if at else ("", "")
+    previous = before[0].lower()
+    if previous in ART_VERBS or previous in STYLE_WORDS:
+        return True
+    if before[1] in ("VBN", "VBD"):
+        return False
+    following = tokens[at + 1][0].lower()
+    return is_name_like(following) or following in STYLE_WORDS
+
+
+def _name_run(tokens: list[Token], start: int, end: int) -> int:
+    """End (exclusive) of the names starting at ``start`` within a segment ending at ``end``."""
+    position = start
+    while position < end:
+        word, tag = tokens[position]
+        if word.lower() in _JOINERS:
+            if position + 1 >= end or tokens[position + 1][1] in _NAME_STOP_TAGS:
+                break
+        elif position > start and tag in _NAME_STOP_TAGS:
+            break
+        position += 1
+    return position
+
+
+def _is_name_segment(tokens: list[Token], segment: list[int]) -> bool:
+    """Whether a segment is one more entry of an artist list: at most four name-like words (and joiners)."""
+    words = [tokens[index][0] for index in segment if tokens[index][0].lower() not in _JOINERS]
+    return 0 < len(words) <= 4 and all(is_name_like(word) for word in words)
+
+
+def credit_indices(tokens: list[Token]) -> set[int]:
+    """Indices of the tokens that name the picture's makers: credits after "by", "style of", "manner of" and
+    the artist lists that continue them over the next segments."""
+    dropped: set[int] = set()
+    segments = _segments(tokens)
+    for number, segment in enumerate(segments):
+        end = segment[-1] + 1
+        for index in segment:
+            word = tokens[index][0].lower()
+            previous = tokens[index - 1][0].lower() if index else ""
+            if index in dropped or index + 1 >= end:
+                continue
+            if word == "of" and previous in ("style", "styles", "manner"):
+                run_end = end
+            elif word == "by" and _starts_credit(tokens, index):
+                run_end = _name_run(tokens, index + 1, end)
+            else:
+                continue
+            dropped.update(range(index + 1, run_end))
+            if run_end == end:
+                for following in segments[number + 1:]:
+                    if not _is_name_segment(tokens, following):
+                        break
+                    dropped.update(following)
+    return dropped
+
+
+def _is_scene_word(word: str, tag: str) -> bool:
+    """Whether a lower-case token is a scene noun by the rules of the module docstring (modifiers aside)."""
+    if word in STYLE_WORDS:
+        return False
+    if region_of(word):
+        return True
+    if tag not in NOUN_TAGS or not re.fullmatch(r"[a-z][a-z'-]*", word) or not re.search(r"[aeiouy]", word):
+        return False
+    if word in RELATIONAL_WORDS | MOTION_WORDS:
+        return False
+    singular = re.sub(r"ies$", "y", word) if word.endswith("ies") else re.sub(r"(?<!s)s$", "", word)
+    if _ABSTRACT_SUFFIX.fullmatch(singular) or _ADJECTIVE_SUFFIX.fullmatch(singular):
+        return False
+    return not (re.fullmatch(r"\w{4,}ing", singular) and lexicon_tag(singular) not in NOUN_TAGS)
+
+
+def _property_indices(tokens: list[Token]) -> set[int]:
+    """Indices of the words that qualify a picture property: its noun modifiers ("octane render", "unreal
+    engine") and the "of" phrase after it ("depth of field"); animatable nouns are kept."""
+    dropped: set[int] = set()
+    for index, (word, _) in enumerate(tokens):
+        if word.lower() not in PICTURE_PROPERTIES:
+            continue
+        before = index - 1
+        while before >= 0 and tokens[before][1] in NOUN_TAGS | {"JJ"}:
+            dropped.add(before)
+            before -= 1
+        if index + 1 < len(tokens) and tokens[index + 1][0].lower() == "of":
+            after = index + 2
+            while after < len(tokens) and tokens[after][1] in NOUN_TAGS | {"JJ", "DT"}:
+                dropped.add(after)
+                after += 1
+    return {index for index in dropped if not region_of(tokens[index][0].lower())}
 
 
 def scene_nouns(text: str) -> list[str]:
-    """Lower-cased common nouns of ``text`` that describe the scene (no style, artist, position words)."""
-    excluded = STYLE_WORDS | ARTIST_WORDS | RELATIONAL_WORDS | MOTION_WORDS
+    """Lower-cased nouns of ``text`` that are part of the scene, in order, each once (module docstring)."""
+    tokens = tag_words(remove_style_clauses(text))
+    dropped = credit_indices(tokens) | _property_indices(tokens)
     nouns: list[str] = []
-    for word, tag in tag_words(text):
+    for index, (word, tag) in enumerate(tokens):
         word = word.lower().strip("'-")
-        is_noun = tag in NOUN_TAGS or word in ANIMATABLE_NOUNS
-        if is_noun and re.fullmatch(r"[a-z][a-z'-]*", word) and word not in excluded and word not in nouns:
+        if index not in dropped and word not in nouns and _is_scene_word(word, tag):
             nouns.append(word)
     return nouns
 
 
 def infer_region(nouns: list[str]) -> str | None:
-    """Region name of the first animatable noun, or None."""
-    return next((ANIMATABLE_NOUNS[noun] for noun in nouns if noun in ANIMATABLE_NOUNS), None)
+    """Region name of the first noun that names one, or None."""
+    return next((region for region in map(region_of, nouns) if region), None)
 
 
 def check_region(region: str) -> str:
@@ -238,7 +426,7 @@ def rewrite_prompt(
     text, notes = clean_prompt(prompt, options.max_chars)
     found_direction, scene_text = find_direction(text)
     chosen_direction = parse_direction(direction) if direction else found_direction
-    nouns = scene_nouns(remove_style_clauses(scene_text))
+    nouns = scene_nouns(scene_text)
     if not nouns and region is None:
         raise InputError(
             f"no scene noun found in the prompt {text!r}: name what the picture shows, "
@@ -253,10 +441,10 @@ def rewrite_prompt(
             )
     else:
         region = check_region(region)
-        if region not in nouns and not any(ANIMATABLE_NOUNS.get(noun) == region for noun in nouns):
+        if region not in nouns and not any(region_of(noun) == region for noun in nouns):
             nouns.insert(0, region)
             notes.append(f"added the region {region!r} to the twin prompt")
-    kept = nouns if options.keep == "all" else [n for n in nouns if n in ANIMATABLE_NOUNS or n == region]
+    kept = nouns if options.keep == "all" else [n for n in nouns if region_of(n) or n == region]
     return Rewrite(
         prompt=text,
         twin_prompt=", ".join(kept + [options.twin_suffix]),
