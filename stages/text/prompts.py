@@ -78,7 +78,8 @@ ART_FORMS = frozenset("""
 """.split())
 MEDIA = frozenset("""
     watercolor watercolors watercolour watercolours oil oils canvas acrylic acrylics pastel pastels gouache
-    ink inks charcoal pencil pencils crayon crayons tempera matte concept digital pixel pixels vector cgi
+    ink inks charcoal pencil pencils crayon crayons tempera impasto matte concept digital pixel pixels
+    vector cgi
 """.split())
 STYLES = frozenset("""
     style styles stylized manner anime manga cartoon comic comics vaporwave synthwave cyberpunk steampunk lowpoly
@@ -89,7 +90,7 @@ PICTURE_PROPERTIES = frozenset("""
     render renders engine quality detail details focus lighting palette brushstroke brushstrokes stroke
     strokes texture textures color colors colour colours tone tones contrast exposure bokeh grain lens
     camera shot shots closeup close-up angle depth hd uhd trending artstation deviantart pixiv behance
-    cgsociety award winner
+    cgsociety award winner hour atmosphere mood vibe vibes ambience
 """.split())
 # Every word that says how the picture is made or looks (never part of a twin prompt).
 STYLE_WORDS = ART_FORMS | MEDIA | STYLES | PICTURE_PROPERTIES
@@ -316,69 +317,98 @@ def _name_run(tokens: list[Token], start: int, end: int) -> int:
     return position
 
 
-def _is_name_segment(tokens: list[Token], segment: list[int]) -> bool:
-    """Whether a segment is one more entry of an artist list: at most four name-like words (and joiners)."""
+def _is_name_segment(tokens: list[Token], segment: list[int], min_words: int) -> bool:
+    """Whether a segment is one more entry of an artist list: ``min_words`` to four name-like words (and
+    joiners)."""
     words = [tokens[index][0] for index in segment if tokens[index][0].lower() not in _JOINERS]
-    return 0 < len(words) <= 4 and all(is_name_like(word) for word in words)
+    return min_words <= len(words) <= 4 and all(is_name_like(word) for word in words)
+
+
+def _credit_span(tokens: list[Token], segment: list[int]) -> range | None:
+    """Indices of the names of the first credit in ``segment`` (after its "by" or "style of"), or None."""
+    end = segment[-1] + 1
+    for index in segment[:-1]:
+        word = tokens[index][0].lower()
+        previous = tokens[index - 1][0].lower() if index else ""
+        if word == "of" and previous in ("style", "styles", "manner"):
+            return range(index + 1, end)
+        if word == "by" and _starts_credit(tokens, index):
+            return range(index + 1, _name_run(tokens, index + 1, end))
+    return None
 
 
 def credit_indices(tokens: list[Token]) -> set[int]:
     """Indices of the tokens that name the picture's makers: credits after "by", "style of", "manner of" and
-    the artist lists that continue them over the next segments."""
+    the artist lists that continue them over the next segments. A list also follows a segment made only of
+    style words ("studio ghibli, makoto shinkai"); there, an entry needs two words at least."""
     dropped: set[int] = set()
     segments = _segments(tokens)
     for number, segment in enumerate(segments):
-        end = segment[-1] + 1
-        for index in segment:
-            word = tokens[index][0].lower()
-            previous = tokens[index - 1][0].lower() if index else ""
-            if index in dropped or index + 1 >= end:
-                continue
-            if word == "of" and previous in ("style", "styles", "manner"):
-                run_end = end
-            elif word == "by" and _starts_credit(tokens, index):
-                run_end = _name_run(tokens, index + 1, end)
-            else:
-                continue
-            dropped.update(range(index + 1, run_end))
-            if run_end == end:
-                for following in segments[number + 1:]:
-                    if not _is_name_segment(tokens, following):
-                        break
-                    dropped.update(following)
+        credit = _credit_span(tokens, segment)
+        if credit is not None:
+            dropped.update(credit)
+        if credit is not None and credit.stop == segment[-1] + 1:
+            min_words = 1
+        elif all(tokens[index][0].lower() in STYLE_WORDS for index in segment):
+            min_words = 2
+        else:
+            continue
+        for following in segments[number + 1:]:
+            if not _is_name_segment(tokens, following, min_words):
+                break
+            dropped.update(following)
     return dropped
 
 
-def _is_scene_word(word: str, tag: str) -> bool:
-    """Whether a lower-case token is a scene noun by the rules of the module docstring (modifiers aside)."""
+def _singular(word: str) -> str:
+    """A lower-case noun without its plural ending ("qualities" → "quality", "reflections" → "reflection")."""
+    return re.sub(r"ies$", "y", word) if word.endswith("ies") else re.sub(r"(?<!s)s$", "", word)
+
+
+def _is_activity(word: str) -> bool:
+    """An -ing noun the tagger's lexicon knows better as a verb form (or not at all): "lighting", "tracing"."""
+    singular = _singular(word)
+    return re.fullmatch(r"\w{4,}ing", singular) is not None and lexicon_tag(singular) not in NOUN_TAGS
+
+
+def _is_scene_word(word: str, tag: str, next_tag: str) -> bool:
+    """Whether a lower-case token tagged ``tag`` (the next one ``next_tag``) is a scene noun by the rules of
+    the module docstring (modifiers of picture properties aside)."""
     if word in STYLE_WORDS:
         return False
     if region_of(word):
         return True
     if tag not in NOUN_TAGS or not re.fullmatch(r"[a-z][a-z'-]*", word) or not re.search(r"[aeiouy]", word):
         return False
-    if word in RELATIONAL_WORDS | MOTION_WORDS:
+    if word in RELATIONAL_WORDS | MOTION_WORDS or lexicon_tag(word) == "JJ":
         return False
-    singular = re.sub(r"ies$", "y", word) if word.endswith("ies") else re.sub(r"(?<!s)s$", "", word)
-    if _ABSTRACT_SUFFIX.fullmatch(singular) or _ADJECTIVE_SUFFIX.fullmatch(singular):
+    singular = _singular(word)
+    if _ABSTRACT_SUFFIX.fullmatch(singular) or _ADJECTIVE_SUFFIX.fullmatch(singular) or _is_activity(word):
         return False
-    return not (re.fullmatch(r"\w{4,}ing", singular) and lexicon_tag(singular) not in NOUN_TAGS)
+    # "mossy forest", "snowy peaks": an -y word before a noun that the lexicon does not know as a noun
+    return not (word.endswith("y") and next_tag in NOUN_TAGS and lexicon_tag(word) not in NOUN_TAGS)
 
 
-def _property_indices(tokens: list[Token]) -> set[int]:
-    """Indices of the words that qualify a picture property: its noun modifiers ("octane render", "unreal
-    engine") and the "of" phrase after it ("depth of field"); animatable nouns are kept."""
+def _qualifier_indices(tokens: list[Token]) -> set[int]:
+    """Indices of the words that qualify how the picture is made rather than what it shows: the modifiers of a
+    picture property or an activity ("octane render", "unreal engine", "ray tracing") and the "of" phrase
+    after a picture property ("depth of field"); before an art form, the words from a medium or style word
+    on ("chinese ink wash painting"). Animatable nouns are kept."""
     dropped: set[int] = set()
+    modifier_tags = NOUN_TAGS | {"JJ"}
     for index, (word, _) in enumerate(tokens):
-        if word.lower() not in PICTURE_PROPERTIES:
-            continue
-        before = index - 1
-        while before >= 0 and tokens[before][1] in NOUN_TAGS | {"JJ"}:
-            dropped.add(before)
-            before -= 1
-        if index + 1 < len(tokens) and tokens[index + 1][0].lower() == "of":
+        word = word.lower()
+        first = index
+        while first > 0 and tokens[first - 1][1] in modifier_tags:
+            first -= 1
+        if word in PICTURE_PROPERTIES or (tokens[index][1] in NOUN_TAGS and _is_activity(word)):
+            dropped.update(range(first, index))
+        elif word in ART_FORMS:
+            media = [at for at in range(first, index) if tokens[at][0].lower() in MEDIA | STYLES]
+            dropped.update(range(media[0], index) if media else ())
+        if word in PICTURE_PROPERTIES and index + 1 < len(tokens) and tokens[index + 1][0].lower() == "of":
             after = index + 2
-            while after < len(tokens) and tokens[after][1] in NOUN_TAGS | {"JJ", "DT"}:
+            while after < len(tokens) and tokens[after][1] in modifier_tags | {"DT"}:
                 dropped.add(after)
                 after += 1
     return {index for index in dropped if not region_of(tokens[index][0].lower())}
@@ -387,11 +417,12 @@ def _property_indices(tokens: list[Token]) -> set[int]:
 def scene_nouns(text: str) -> list[str]:
     """Lower-cased nouns of ``text`` that are part of the scene, in order, each once (module docstring)."""
     tokens = tag_words(remove_style_clauses(text))
-    dropped = credit_indices(tokens) | _property_indices(tokens)
+    dropped = credit_indices(tokens) | _qualifier_indices(tokens)
     nouns: list[str] = []
     for index, (word, tag) in enumerate(tokens):
         word = word.lower().strip("'-")
-        if index not in dropped and word not in nouns and _is_scene_word(word, tag):
+        next_tag = tokens[index + 1][1] if index + 1 < len(tokens) else ""
+        if index not in dropped and word not in nouns and _is_scene_word(word, tag, next_tag):
             nouns.append(word)
     return nouns
 
