@@ -75,6 +75,7 @@ ART_FORMS = frozenset("""
     painting paintings art arts artwork artworks illustration drawing drawings sketch sketches print prints
     poster posters engraving etching lithograph mosaic fresco woodcut woodblock photo photos photograph
     photography picture pictures image images masterpiece masterpieces wallpaper wallpapers piece cover
+    screenshot
 """.split())
 MEDIA = frozenset("""
     watercolor watercolors watercolour watercolours oil oils canvas acrylic acrylics pastel pastels gouache
@@ -84,13 +85,17 @@ MEDIA = frozenset("""
 STYLES = frozenset("""
     style styles stylized manner anime manga cartoon comic comics vaporwave synthwave cyberpunk steampunk lowpoly
     low-poly baroque rococo renaissance ukiyo ukiyo-e studio ghibli aesthetic version fantasy sci-fi scifi
+    school movement
 """.split())
-# Properties of the picture (quality, light, camera, sites and tools): heads whose modifiers go with them.
+# Properties of the picture, not of the scene: quality, light and mood, camera, strokes, sites and tools.
+# Their modifiers go with them ("octane render", "studio lighting").
 PICTURE_PROPERTIES = frozenset("""
-    render renders engine quality detail details focus lighting palette brushstroke brushstrokes stroke
-    strokes texture textures color colors colour colours tone tones contrast exposure bokeh grain lens
-    camera shot shots closeup close-up angle depth hd uhd trending artstation deviantart pixiv behance
-    cgsociety award winner hour atmosphere mood vibe vibes ambience
+    quality detail details hd uhd award winner
+    light lighting hour atmosphere mood vibe vibes ambience contrast exposure color colors colour colours
+    tone tones palette
+    camera film lens shot shots closeup close-up angle depth focus bokeh grain
+    brushstroke brushstrokes brushwork linework stroke strokes texture textures
+    render renders engine trending artstation deviantart pixiv behance cgsociety
 """.split())
 # Every word that says how the picture is made or looks (never part of a twin prompt).
 STYLE_WORDS = ART_FORMS | MEDIA | STYLES | PICTURE_PROPERTIES
@@ -371,22 +376,31 @@ def _is_activity(word: str) -> bool:
     return re.fullmatch(r"\w{4,}ing", singular) is not None and lexicon_tag(singular) not in NOUN_TAGS
 
 
-def _is_scene_word(word: str, tag: str, next_tag: str) -> bool:
-    """Whether a lower-case token tagged ``tag`` (the next one ``next_tag``) is a scene noun by the rules of
-    the module docstring (modifiers of picture properties aside)."""
-    if word in STYLE_WORDS:
+def is_maker(word: str) -> bool:
+    """An agent noun of picture making: -er/-or on the stem of an art form or art verb ("painter",
+    "illustrator", "photographers")."""
+    agent = re.fullmatch(r"([a-z]{4,}?)(?:er|or)s?", word)
+    return agent is not None and any(known.startswith(agent.group(1)) for known in ART_FORMS | ART_VERBS)
+
+
+def _is_scene_word(word: str, tag: str, attributive: bool) -> bool:
+    """Whether a lower-case token tagged ``tag`` is a scene noun by the rules of the module docstring
+    (modifiers of picture properties aside); ``attributive``: it stands before a noun or alone in its tag."""
+    if word in STYLE_WORDS or is_maker(word):
         return False
     if region_of(word):
         return True
     if tag not in NOUN_TAGS or not re.fullmatch(r"[a-z][a-z'-]*", word) or not re.search(r"[aeiouy]", word):
         return False
-    if word in RELATIONAL_WORDS | MOTION_WORDS or lexicon_tag(word) == "JJ":
+    if word in RELATIONAL_WORDS | MOTION_WORDS:
         return False
     singular = _singular(word)
     if _ABSTRACT_SUFFIX.fullmatch(singular) or _ADJECTIVE_SUFFIX.fullmatch(singular) or _is_activity(word):
         return False
-    # "mossy forest", "snowy peaks": an -y word before a noun that the lexicon does not know as a noun
-    return not (word.endswith("y") and next_tag in NOUN_TAGS and lexicon_tag(word) not in NOUN_TAGS)
+    # an adjective the tagger took for a noun: the lexicon knows it as one ("serene"), or -y made it from a
+    # noun ("mossy forest", "snowy peaks"), and it modifies a noun or stands alone
+    known = lexicon_tag(word)
+    return not (attributive and (known == "JJ" or (word.endswith("y") and known not in NOUN_TAGS)))
 
 
 def _qualifier_indices(tokens: list[Token]) -> set[int]:
@@ -403,6 +417,8 @@ def _qualifier_indices(tokens: list[Token]) -> set[int]:
             first -= 1
         if word in PICTURE_PROPERTIES or (tokens[index][1] in NOUN_TAGS and _is_activity(word)):
             dropped.update(range(first, index))
+        elif word in STYLES:
+            dropped.update(range(first, index))
         elif word in ART_FORMS:
             media = [at for at in range(first, index) if tokens[at][0].lower() in MEDIA | STYLES]
             dropped.update(range(media[0], index) if media else ())
@@ -414,6 +430,15 @@ def _qualifier_indices(tokens: list[Token]) -> set[int]:
     return {index for index in dropped if not region_of(tokens[index][0].lower())}
 
 
+def _is_attributive(tokens: list[Token], index: int) -> bool:
+    """Whether the token at ``index`` stands before a noun or alone between punctuation (a tag of its own)."""
+    def is_word(at: int) -> bool:
+        return 0 <= at < len(tokens) and re.search(r"[A-Za-z0-9]", tokens[at][0]) is not None
+
+    following = tokens[index + 1][1] if index + 1 < len(tokens) else ""
+    return following in NOUN_TAGS or not (is_word(index - 1) or is_word(index + 1))
+
+
 def scene_nouns(text: str) -> list[str]:
     """Lower-cased nouns of ``text`` that are part of the scene, in order, each once (module docstring)."""
     tokens = tag_words(remove_style_clauses(text))
@@ -421,8 +446,7 @@ def scene_nouns(text: str) -> list[str]:
     nouns: list[str] = []
     for index, (word, tag) in enumerate(tokens):
         word = word.lower().strip("'-")
-        next_tag = tokens[index + 1][1] if index + 1 < len(tokens) else ""
-        if index not in dropped and word not in nouns and _is_scene_word(word, tag, next_tag):
+        if index not in dropped and word not in nouns and _is_scene_word(word, tag, _is_attributive(tokens, index)):
             nouns.append(word)
     return nouns
 
