@@ -3,7 +3,7 @@ tag lists of quality words and landscape compounds. Every expected twin is writt
 
 import pytest
 
-from stages.text.prompts import rewrite_prompt
+from stages.text.prompts import is_name_like, region_of, rewrite_prompt
 
 SUFFIX = ", nature, bright, realistic, photography, 4k, 8k"
 
@@ -80,6 +80,22 @@ CASES = [
      "fog, hills, countryside", "smoke"),
     ("a fountain in a roman piazza, sunny afternoon, by canaletto, vedute, oil on canvas, high resolution",
      "fountain, piazza, afternoon", "fountain"),
+    ("a mill by a stream in the countryside, painting by john constable, golden light, 4k",
+     "mill, stream, countryside", "stream"),
+    # "in the manner of" runs to the end of its tag; "moody" is an adjective on its own
+    ("an old stone bridge over a river, in the manner of Caspar David Friedrich, moody, fog",
+     "stone, bridge, river, fog", "river"),
+    # "clearing" and "morning" are things and times, not activities
+    ("a clearing in the woods with a small pond, morning mist, by Ted Nasmith, Alan Lee, tolkien art",
+     "clearing, woods, pond, morning, mist", "lake"),
+    ("a lighthouse on a cliff surrounded by crashing waves, art by Ivan Aivazovsky & Winslow Homer",
+     "lighthouse, cliff, waves", "wave"),
+    ("a waterfall inside a cave, bioluminescence, by beeple, 3d render, cinema4d, trending on behance",
+     "waterfall, cave", "waterfall"),
+    ("a dark sky with thunderclouds over a wheat field, in the style of van gogh, thick impasto brushstrokes",
+     "sky, thunderclouds, wheat, field", "sky"),
+    ("old buildings along a canal, water reflections, by edward hopper, american realism",
+     "buildings, canal, water", "water"),
 ]
 
 
@@ -92,3 +108,30 @@ def test_the_twin_prompt_holds_the_scene_and_nothing_else(prompt, nouns, region)
 
 def test_there_are_enough_hand_written_prompts():
     assert len(CASES) >= 25 and len({prompt for prompt, _, _ in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("prompt, nouns", [
+    ("a lake fed by a waterfall, oil painting", "lake, waterfall"),
+    ("a river by the old mill, watercolor", "river, mill"),
+    ("a stream covered by fallen leaves", "stream, leaves"),
+    ("a mountain lake by night, surrounded by pine trees", "mountain, lake, night, pine, trees"),
+])
+def test_by_before_a_determiner_or_common_noun_or_after_a_participle_is_part_of_the_scene(prompt, nouns):
+    assert rewrite_prompt(prompt).twin_prompt == nouns + SUFFIX
+
+
+@pytest.mark.parametrize("word, region", [
+    ("riverscape", "river"), ("cloudscapes", "cloud"), ("sea-scape", "sea"), ("waterscape", "water"),
+    ("skyscape", "sky"), ("storm-clouds", "cloud"), ("thunderclouds", "cloud"), ("waterfalls", "waterfall"),
+    ("landscape", None), ("cityscape", None), ("riverbank", None), ("mountain", None),
+])
+def test_compounds_name_the_region_they_are_built_on(word, region):
+    assert region_of(word) == region
+
+
+@pytest.mark.parametrize("word, name_like", [
+    ("rutkowski", True), ("Greg", True), ("mucha", True), ("thomas", True),
+    ("mountain", False), ("river", False), ("night", False), ("painting", False), ("seascape", False),
+])
+def test_name_like_words_are_those_the_lexicon_knows_as_proper_nouns_or_not_at_all(word, name_like):
+    assert is_name_like(word) is name_like
