@@ -13,23 +13,29 @@ twin only if it is part of the scene. The rules, in the order they apply:
    of its comma segment; or after "by" unless "by" is spatial or passive: followed by a determiner ("by the
    sea"), or after a participle that is not an art verb ("lit by moonlight", "surrounded by trees"). A bare
    "by" after a scene word ("a lighthouse by greg rutkowski") is a credit only when the next word is
-   name-like: the tagger's lexicon does not know it as a common word. A "by" credit runs over name words
+   name-like: the tagger's lexicon knows it only as a proper noun or not at all. A "by" credit runs over name words
    ("and"/"&" joins names unless a determiner follows) and stops at a preposition, verb, adverb or
    determiner ("by Monet in a forest" keeps the forest). When a credit fills its segment, the artist list
    goes on through the following segments made only of name-like words ("by greg rutkowski, alphonse
-   mucha, artgerm"), whatever their case.
+   mucha, artgerm"), whatever their case. A tag made only of style words opens such a list too ("studio
+   ghibli, makoto shinkai"), with two words at least to an entry.
 4. A word is a scene noun when the tagger makes it a common noun (NN/NNS; capitalised names are NNP and
    stay out) and none of these says otherwise:
-   - it names how the picture was made or looks, not what it shows (the small lexicon of art forms, media,
-     styles and picture properties below: "painting", "watercolor", "render", "masterpiece", "wallpaper");
+   - it says how the picture was made or looks, not what it shows: the small lexicon of art forms, media,
+     styles and picture properties below ("painting", "watercolor", "anime", "render", "masterpiece"), or
+     it names a maker of pictures, -er/-or on the stem of an art word ("painter", "illustrator");
    - a derivational suffix makes it abstract: -ity, -ness, -tion/-sion, -ance/-ence, -ism, -ist, -metry,
-     -graphy, -ology, -ics ("quality", "symmetry", "resolution", "composition"), or adjectival: -ic, -ical,
+     -graphy, -ology, -ics ("quality", "symmetry", "resolution", "realism"), or adjectival: -ic, -ical,
      -ous, -esque, -istic (the tagger calls "epic" a noun);
    - it ends in -ing and the tagger's lexicon knows it better as a verb form than as a noun: activities
-     ("lighting", "shading", "rendering") go, things and times ("building", "clearing", "evening") stay;
+     ("lighting", "shading", "ray tracing") go, things and times ("building", "clearing", "evening") stay;
+   - it is an adjective the tagger took for a noun — its lexicon knows the word as an adjective, or -y made
+     it from a noun ("mossy", "snowy") — standing before a noun or alone in its tag;
    - it has a digit or no vowel ("4k", "8k", "hdr", "dslr"), or it names a position or a motion;
-   - it modifies a picture property ("octane render", "unreal engine", "studio lighting") or completes one
-     with "of" ("depth of field").
+   - it qualifies how the picture is made: the words before a picture property, an activity or a style
+     word ("octane render", "unreal engine", "studio lighting", "bob ross style"), the "of" phrase after a
+     picture property ("depth of field"), the words from a medium on before an art form ("chinese ink wash
+     painting"). Animatable nouns are kept even there.
 5. Region: the first animatable noun; a compound names the region it is built on: "riverscape",
    "sea-scape", "cloudscapes", "storm-clouds", "thunderclouds" give river, sea, cloud, cloud, cloud.
 
@@ -83,9 +89,9 @@ MEDIA = frozenset("""
     vector cgi
 """.split())
 STYLES = frozenset("""
-    style styles stylized manner anime manga cartoon comic comics vaporwave synthwave cyberpunk steampunk lowpoly
-    low-poly baroque rococo renaissance ukiyo ukiyo-e studio ghibli aesthetic version fantasy sci-fi scifi
-    school movement
+    style styles stylized manner school movement aesthetic version anime manga cartoon comic comics vaporwave
+    synthwave cyberpunk steampunk lowpoly low-poly baroque rococo renaissance ukiyo ukiyo-e studio ghibli
+    fantasy sci-fi scifi
 """.split())
 # Properties of the picture, not of the scene: quality, light and mood, camera, strokes, sites and tools.
 # Their modifiers go with them ("octane render", "studio lighting").
@@ -117,8 +123,8 @@ MOTION_WORDS = frozenset("""
 
 NOUN_TAGS = frozenset({"NN", "NNS"})
 # Derivational suffixes of abstract nouns (with the shortest stem each needs: "city", "station", "fence" stay).
-_ABSTRACT_SUFFIX = re.compile(r"(?:\w{3,}(?:ity|ness)|\w{4,}(?:tion|sion|ance|ence)|\w{2,}(?:ism|ist|metry|graphy"
-                              r"|ology)|\w{4,}ics)")
+_ABSTRACT_SUFFIX = re.compile(r"\w{3,}(?:ity|ness)|\w{4,}(?:tion|sion|ance|ence|ics)"
+                              r"|\w{2,}(?:ism|ist|metry|graphy|ology)")
 _ADJECTIVE_SUFFIX = re.compile(r"\w{2,}(?:ic|ical|ous|esque|istic)")
 _DETERMINER_TAGS = frozenset({"DT", "PDT", "PRP$", "PRP", "CD", "WDT", "WP$"})
 _NAME_STOP_TAGS = frozenset({"IN", "TO", "RB", "RBR", "RBS", "MD", "VB", "VBG", "VBP", "WRB"}) | _DETERMINER_TAGS
@@ -405,9 +411,9 @@ def _is_scene_word(word: str, tag: str, attributive: bool) -> bool:
 
 def _qualifier_indices(tokens: list[Token]) -> set[int]:
     """Indices of the words that qualify how the picture is made rather than what it shows: the modifiers of a
-    picture property or an activity ("octane render", "unreal engine", "ray tracing") and the "of" phrase
-    after a picture property ("depth of field"); before an art form, the words from a medium or style word
-    on ("chinese ink wash painting"). Animatable nouns are kept."""
+    picture property, an activity or a style word ("octane render", "ray tracing", "bob ross style"), the
+    "of" phrase after a picture property ("depth of field"); before an art form, the words from a medium or
+    style word on ("chinese ink wash painting"). Animatable nouns are kept."""
     dropped: set[int] = set()
     modifier_tags = NOUN_TAGS | {"JJ"}
     for index, (word, _) in enumerate(tokens):
