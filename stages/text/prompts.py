@@ -237,6 +237,10 @@ def remove_style_clauses(text: str) -> str:
     return _PROMPT_SYNTAX.sub(" , ", text)
 
 
+Token = tuple[str, str]
+"""A word and its Penn Treebank tag."""
+
+
 @lru_cache(maxsize=1)
 def _tagger():
     """NLTK's averaged-perceptron English tagger, loaded once from the offline data."""
@@ -248,7 +252,7 @@ def _tagger():
     return PerceptronTagger()
 
 
-def tag_words(text: str) -> list[tuple[str, str]]:
+def tag_words(text: str) -> list[Token]:
     """(word, Penn Treebank tag) pairs of a sentence, with NLTK's offline tokenizer and tagger."""
     from nltk.tokenize import word_tokenize
 
@@ -265,8 +269,8 @@ def lexicon_tag(word: str) -> str | None:
 
 
 def is_name_like(word: str) -> bool:
-    """Whether a word can be part of a person's name: the lexicon knows it as a proper noun or not at all
-    (and it is no animatable noun or region compound)."""
+    """Whether a word can be part of a person's name: the lexicon knows it only as a proper noun or not at
+    all, and it is no animatable noun, region compound or style word."""
     lowered = word.lower()
     return (re.fullmatch(r"[a-z][a-z'.-]*", lowered) is not None and region_of(lowered) is None
             and lowered not in STYLE_WORDS
@@ -284,9 +288,6 @@ def region_of(word: str) -> str | None:
         return ANIMATABLE_NOUNS.get(scape.group(1))
     return next((region for noun, region in ANIMATABLE_NOUNS.items()
                  if len(noun) >= 4 and re.fullmatch(rf"[a-z]{{3,}}-?{noun}", word)), None)
-
-
-Token = tuple[str, str]
 
 
 def _segments(tokens: list[Token]) -> list[list[int]]:
@@ -310,8 +311,9 @@ def _starts_credit(tokens: list[Token], at: int) -> bool:
         return True
     if before[1] in ("VBN", "VBD"):
         return False
-    following = tokens[at + 1][0].lower()
-    return is_name_like(following) or following in STYLE_WORDS
+    # a name's first or second word is name-like ("by frank frazetta"); style words stand for studios
+    following = [word.lower() for word, tag in tokens[at + 1:at + 3] if tag not in _NAME_STOP_TAGS]
+    return any(is_name_like(word) or word in STYLE_WORDS for word in following[:2])
 
 
 def _name_run(tokens: list[Token], start: int, end: int) -> int:
