@@ -96,6 +96,13 @@ CASES = [
      "sky, thunderclouds, wheat, field", "sky"),
     ("old buildings along a canal, water reflections, by edward hopper, american realism",
      "buildings, canal, water", "water"),
+    # Title Case: capitals say nothing about names
+    ("A Waterfall In A Lush Rainforest, Highly Detailed, Digital Painting, Artstation, Concept Art, Smooth, "
+     "Sharp Focus, Illustration, Art By Artgerm And Greg Rutkowski", "waterfall, rainforest", "waterfall"),
+    ("Beautiful painting of a river by the mountains, by Asher Brown Durand, Hudson River School",
+     "river, mountains", "river"),
+    ("a volcano erupting with ash clouds, art by Simon Stalenhag, trending on ArtStation, HDR, 8K",
+     "volcano, clouds", "cloud"),
 ]
 
 

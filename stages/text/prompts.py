@@ -8,7 +8,8 @@ twin only if it is part of the scene. The rules, in the order they apply:
 1. Direction phrases ("in the left to right direction", "flowing to the left") are read and removed.
 2. Style clauses made of ordinary words go: "in … style", "trending/featured on <site>", "made in <tool>",
    and style names like "stained glass" or "comic book". Prompt-weight syntax ("(masterpiece:1.2)",
-   "[clouds]", "a | b") only separates tags.
+   "[clouds]", "a | b") only separates tags. A prompt in Title Case is tagged in lower case: there,
+   capitals say nothing about names.
 3. Credits name people, never the scene. A credit starts after "style of" / "manner of" and runs to the end
    of its comma segment; or after "by" unless "by" is spatial or passive: followed by a determiner ("by the
    sea"), or after a participle that is not an art verb ("lit by moonlight", "surrounded by trees"). A bare
@@ -449,7 +450,11 @@ def _is_attributive(tokens: list[Token], index: int) -> bool:
 
 def scene_nouns(text: str) -> list[str]:
     """Lower-cased nouns of ``text`` that are part of the scene, in order, each once (module docstring)."""
-    tokens = tag_words(remove_style_clauses(text))
+    text = remove_style_clauses(text)
+    words = re.findall(r"[A-Za-z][\w'-]*", text)
+    if sum(word[0].isupper() for word in words) > 0.6 * len(words):  # Title Case says nothing about names
+        text = text.lower()
+    tokens = tag_words(text)
     dropped = credit_indices(tokens) | _qualifier_indices(tokens)
     nouns: list[str] = []
     for index, (word, tag) in enumerate(tokens):
