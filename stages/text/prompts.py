@@ -108,6 +108,7 @@ PICTURE_PROPERTIES = frozenset("""
 STYLE_WORDS = ART_FORMS | MEDIA | STYLES | PICTURE_PROPERTIES
 # Verbs of picture making: "painted by …" is a credit, "lit by …" is not.
 ART_VERBS = frozenset("painted drawn illustrated rendered inspired made created done designed sketched".split())
+_ART_WORDS = ART_FORMS | ART_VERBS
 
 # Nouns of position and grammar ("in front of", "on the left side") that say nothing about the scene.
 RELATIONAL_WORDS = frozenset("""
@@ -389,7 +390,7 @@ def is_maker(word: str) -> bool:
     """An agent noun of picture making: -er/-or on the stem of an art form or art verb ("painter",
     "illustrator", "photographers")."""
     agent = re.fullmatch(r"([a-z]{4,}?)(?:er|or)s?", word)
-    return agent is not None and any(known.startswith(agent.group(1)) for known in ART_FORMS | ART_VERBS)
+    return agent is not None and any(known.startswith(agent.group(1)) for known in _ART_WORDS)
 
 
 def _is_scene_word(word: str, tag: str, attributive: bool) -> bool:
