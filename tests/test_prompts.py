@@ -9,7 +9,7 @@ import pytest
 
 from stages.errors import InputError
 from stages.text.nltk_setup import TAGGER_NAME, build_tagger_data, read_tagger_pickle, source_pickle
-from stages.text.prompts import (ARTIST_WORDS, STYLE_WORDS, RewriteOptions, clean_prompt, find_direction,
+from stages.text.prompts import (STYLE_WORDS, RewriteOptions, clean_prompt, find_direction,
                             rewrite_prompt)
 from tasks.twins import read_prompt_list
 
@@ -58,7 +58,7 @@ def test_every_prompt_of_the_list_keeps_its_animatable_noun_and_drops_its_style(
         words = twin_words(rewrite.twin_prompt)
         assert ANIMATABLE_NOUN[item.id] in words, (item.id, rewrite.twin_prompt)
         assert not words & STYLE_TERMS[item.id], (item.id, rewrite.twin_prompt)
-        assert not words & (STYLE_WORDS | ARTIST_WORDS) - {"4k", "8k", "photography"}, (item.id, rewrite.twin_prompt)
+        assert not words & STYLE_WORDS - {"4k", "8k", "photography"}, (item.id, rewrite.twin_prompt)
         assert rewrite.twin_prompt.endswith(", nature, bright, realistic, photography, 4k, 8k")
 
 

@@ -1,9 +1,44 @@
 """Prompt rewriting (method §1): artistic prompt → realistic twin prompt, region to animate, direction.
 
-The twin prompt is the prompt's nouns (NLTK tokenizer + perceptron POS tagger, offline) joined by ", ",
-followed by ", nature, bright, realistic, photography, 4k, 8k". Style clauses ("in the style of …",
-"oil painting by …"), style words, artist names and direction phrases are removed before tagging, so the
-twin never turns artistic again.
+The twin prompt is the prompt's scene nouns (NLTK tokenizer + perceptron POS tagger, offline) joined by ", ",
+followed by ", nature, bright, realistic, photography, 4k, 8k". Prompts are written the way people write them
+for Stable Diffusion — a scene, then comma-separated tags, credits and quality words — so a noun reaches the
+twin only if it is part of the scene. The rules, in the order they apply:
+
+1. Direction phrases ("in the left to right direction", "flowing to the left") are read and removed.
+2. Style clauses made of ordinary words go: "in … style", "trending/featured on <site>", "made in <tool>",
+   and style names like "stained glass" or "comic book". Prompt-weight syntax ("(masterpiece:1.2)",
+   "[clouds]", "a | b") only separates tags. A prompt in Title Case is tagged in lower case: there,
+   capitals say nothing about names.
+3. Credits name people, never the scene. A credit starts after "style of" / "manner of" and runs to the end
+   of its comma segment; or after "by" unless "by" is spatial or passive: followed by a determiner ("by the
+   sea"), or after a participle that is not an art verb ("lit by moonlight", "surrounded by trees"). A bare
+   "by" after a scene word ("a lighthouse by greg rutkowski") is a credit only when the next word is
+   name-like: the tagger's lexicon knows it only as a proper noun or not at all. A "by" credit runs over name words
+   ("and"/"&" joins names unless a determiner follows) and stops at a preposition, verb, adverb or
+   determiner ("by Monet in a forest" keeps the forest). When a credit fills its segment, the artist list
+   goes on through the following segments made only of name-like words ("by greg rutkowski, alphonse
+   mucha, artgerm"), whatever their case. A tag made only of style words opens such a list too ("studio
+   ghibli, makoto shinkai"), with two words at least to an entry.
+4. A word is a scene noun when the tagger makes it a common noun (NN/NNS; capitalised names are NNP and
+   stay out) and none of these says otherwise:
+   - it says how the picture was made or looks, not what it shows: the small lexicon of art forms, media,
+     styles and picture properties below ("painting", "watercolor", "anime", "render", "masterpiece"), or
+     it names a maker of pictures, -er/-or on the stem of an art word ("painter", "illustrator");
+   - a derivational suffix makes it abstract: -ity, -ness, -tion/-sion, -ance/-ence, -ism, -ist, -metry,
+     -graphy, -ology, -ics ("quality", "symmetry", "resolution", "realism"), or adjectival: -ic, -ical,
+     -ous, -esque, -istic (the tagger calls "epic" a noun);
+   - it ends in -ing and the tagger's lexicon knows it better as a verb form than as a noun: activities
+     ("lighting", "shading", "ray tracing") go, things and times ("building", "clearing", "evening") stay;
+   - it is an adjective the tagger took for a noun — its lexicon knows the word as an adjective, or -y made
+     it from a noun ("mossy", "snowy") — standing before a noun or alone in its tag;
+   - it has a digit or no vowel ("4k", "8k", "hdr", "dslr"), or it names a position or a motion;
+   - it qualifies how the picture is made: the words before a picture property, an activity or a style
+     word ("octane render", "unreal engine", "studio lighting", "bob ross style"), the "of" phrase after a
+     picture property ("depth of field"), the words from a medium on before an art form ("chinese ink wash
+     painting"). Animatable nouns are kept even there.
+5. Region: the first animatable noun; a compound names the region it is built on: "riverscape",
+   "sea-scape", "cloudscapes", "storm-clouds", "thunderclouds" give river, sea, cloud, cloud, cloud.
 
 Corrections applied to every prompt (each one is reported in ``Rewrite.notes``): HTML tags are removed and
 entities decoded; accented letters lose their accents and other non-ASCII characters (emoji, other
@@ -16,6 +51,7 @@ import html
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 from stages.text.directions import Direction, parse_direction
 from stages.errors import InputError
@@ -31,6 +67,7 @@ ANIMATABLE_NOUNS: dict[str, str] = {
     **{word: "sea" for word in ("sea", "seas", "surf", "tide")},
     **{word: "ocean" for word in ("ocean", "oceans")},
     **{word: "lake" for word in ("lake", "lakes", "pond", "ponds", "lagoon", "lagoons")},
+    **{word: "water" for word in ("water", "waters")},
     **{word: "wave" for word in ("wave", "waves")},
     **{word: "puddle" for word in ("puddle", "puddles")},
     **{word: "fountain" for word in ("fountain", "fountains")},
@@ -40,28 +77,38 @@ ANIMATABLE_NOUNS: dict[str, str] = {
     **{word: "smoke" for word in ("smoke", "steam", "mist", "fog")},
 }
 
-# Words that carry the style rather than the scene: never part of the twin prompt.
-STYLE_WORDS = frozenset("""
-    painting paintings painted style styles stylized art arts artwork artworks artist artists artstation
-    illustration illustrations drawing drawings sketch sketches watercolor watercolors watercolour
-    watercolours oil oils canvas acrylic pastel pastels gouache ink charcoal pencil crayon crayons fresco
-    mosaic woodblock woodcut print prints poster posters engraving etching lithograph render rendering cgi
-    anime manga cartoon comic comics pixel pixels vector impressionism impressionist expressionism
-    expressionist cubism cubist surrealism surrealist realism romanticism baroque rococo renaissance
-    pointillism pointillist ukiyo ukiyo-e masterpiece masterpieces hd 4k 8k octane unreal engine concept
-    digital trending detail details palette brushstroke brushstrokes stroke strokes texture textures
-    photo photograph photography picture image wallpaper version aesthetic vaporwave synthwave cyberpunk
-    steampunk lowpoly low-poly studio ghibli color colors colour colours tone tones
+# What a picture is made as, with or in: it says how the picture looks, never what it shows.
+ART_FORMS = frozenset("""
+    painting paintings art arts artwork artworks illustration drawing drawings sketch sketches print prints
+    poster posters engraving etching lithograph mosaic fresco woodcut woodblock photo photos photograph
+    photography picture pictures image images masterpiece masterpieces wallpaper wallpapers piece cover
+    screenshot
 """.split())
-
-# Artists and famous works that prompts name as styles.
-ARTIST_WORDS = frozenset("""
-    van gogh vincent monet claude hokusai hiroshige turner constable klimt munch picasso dali salvador
-    magritte rembrandt vermeer cezanne renoir seurat degas manet matisse kandinsky pollock warhol hopper
-    okeeffe o'keeffe bob ross bierstadt friedrich caspar kinkade miyazaki mucha escher rockwell wyeth
-    sargent whistler gauguin pissarro sisley aivazovsky shishkin lichtenstein basquiat banksy rothko
-    kanagawa starry
+MEDIA = frozenset("""
+    watercolor watercolors watercolour watercolours oil oils canvas acrylic acrylics pastel pastels gouache
+    ink inks charcoal pencil pencils crayon crayons tempera impasto matte concept digital pixel pixels
+    vector cgi
 """.split())
+STYLES = frozenset("""
+    style styles stylized manner school movement aesthetic version anime manga cartoon comic comics vaporwave
+    synthwave cyberpunk steampunk lowpoly low-poly baroque rococo renaissance ukiyo ukiyo-e studio ghibli
+    fantasy sci-fi scifi
+""".split())
+# Properties of the picture, not of the scene: quality, light and mood, camera, strokes, sites and tools.
+# Their modifiers go with them ("octane render", "studio lighting").
+PICTURE_PROPERTIES = frozenset("""
+    quality detail details hd uhd award winner
+    light lighting hour atmosphere mood vibe vibes ambience contrast exposure color colors colour colours
+    tone tones palette
+    camera film lens shot shots closeup close-up angle depth focus bokeh grain
+    brushstroke brushstrokes brushwork linework stroke strokes texture textures
+    render renders engine trending artstation deviantart pixiv behance cgsociety
+""".split())
+# Every word that says how the picture is made or looks (never part of a twin prompt).
+STYLE_WORDS = ART_FORMS | MEDIA | STYLES | PICTURE_PROPERTIES
+# Verbs of picture making: "painted by …" is a credit, "lit by …" is not.
+ART_VERBS = frozenset("painted drawn illustrated rendered inspired made created done designed sketched".split())
+_ART_WORDS = ART_FORMS | ART_VERBS
 
 # Nouns of position and grammar ("in front of", "on the left side") that say nothing about the scene.
 RELATIONAL_WORDS = frozenset("""
@@ -77,16 +124,23 @@ MOTION_WORDS = frozenset("""
 """.split())
 
 NOUN_TAGS = frozenset({"NN", "NNS"})
+# Derivational suffixes of abstract nouns (with the shortest stem each needs: "city", "station", "fence" stay).
+_ABSTRACT_SUFFIX = re.compile(r"\w{3,}(?:ity|ness)|\w{4,}(?:tion|sion|ance|ence|ics)"
+                              r"|\w{2,}(?:ism|ist|metry|graphy|ology)")
+_ADJECTIVE_SUFFIX = re.compile(r"\w{2,}(?:ic|ical|ous|esque|istic)")
+_DETERMINER_TAGS = frozenset({"DT", "PDT", "PRP$", "PRP", "CD", "WDT", "WP$"})
+_NAME_STOP_TAGS = frozenset({"IN", "TO", "RB", "RBR", "RBS", "MD", "VB", "VBG", "VBP", "WRB"}) | _DETERMINER_TAGS
+_JOINERS = frozenset({"and", "&"})
 
-_CLAUSE_WORD = r"(?!(?:in|with|after)\b)[\w'-]+"  # a word inside a style clause, which never spans another
 _STYLE_CLAUSES = [
-    rf"\b(?:in|with|after)\s+(?:the\s+|a\s+|an\s+)?(?:{_CLAUSE_WORD}\s+){{0,3}}?(?:style|manner)\s+of\b[^,;.]*",
-    rf"\bin\s+(?:the\s+|a\s+|an\s+)?(?:{_CLAUSE_WORD}\s+){{1,3}}?style\b",
-    r"\b(?:painting|paintings|art|artwork|illustration|drawing|sketch|print|painted|drawn|illustrated|"
-    r"rendered|inspired)\s+by\s+[^,;.]*",
-    r"\btrending\s+on\s+\w+",
+    r"\bin\s+(?:the\s+|a\s+|an\s+)?(?:(?!(?:in|with|after)\b)[\w'-]+\s+){1,3}?style\b(?!\s+of\b)",
+    r"\b(?:trending|featured|popular|showcased|posted)\s+on\s+\w+",
+    r"\b(?:made|created|rendered|done)\s+(?:in|with)\s+\w+",
     r"\b(?:stained[\s-]+glass|comic[\s-]+book|oil\s+on\s+canvas|pixel\s+art|digital\s+art|pop\s+art)\b",
 ]
+# Stable Diffusion prompt syntax: emphasis brackets, weights ("word:1.2") and alternations ("a | b").
+_PROMPT_SYNTAX = re.compile(r"[()\[\]{}|]|:\s*-?\d+(?:\.\d+)?")
+
 _DIRECTION_WORD = r"(?:left|right|top|bottom|up|down|upwards?|downwards?|leftwards?|rightwards?)"
 _DIRECTION_RUN = rf"{_DIRECTION_WORD}(?:(?:\s*,\s*|\s+(?:to\s+)?(?:the\s+)?){_DIRECTION_WORD})*"
 _DIRECTION_PHRASES = [  # tried in order; the group "phrase" goes to parse_direction, a group "keep" stays
@@ -178,39 +232,242 @@ def find_direction(text: str) -> tuple[Direction | None, str]:
 
 
 def remove_style_clauses(text: str) -> str:
-    """The prompt without "in the style of …", "in … style", "painting by …", "trending on …" and style names
-    made of ordinary words ("stained glass", "comic book")."""
+    """The prompt without "in … style", "trending on …", "made in …", style names made of ordinary words
+    ("stained glass", "comic book") and Stable Diffusion's weight syntax (which becomes a tag separator)."""
     for pattern in _STYLE_CLAUSES:
         text = re.sub(pattern, " ", text, flags=re.IGNORECASE)
-    return text
+    return _PROMPT_SYNTAX.sub(" , ", text)
 
 
-def tag_words(text: str) -> list[tuple[str, str]]:
-    """(word, Penn Treebank tag) pairs of a sentence, with NLTK's offline tokenizer and tagger."""
-    from nltk import pos_tag
-    from nltk.tokenize import word_tokenize
+Token = tuple[str, str]
+"""A word and its Penn Treebank tag."""
+
+
+@lru_cache(maxsize=1)
+def _tagger():
+    """NLTK's averaged-perceptron English tagger, loaded once from the offline data."""
+    from nltk.tag.perceptron import PerceptronTagger
 
     from stages.text.nltk_setup import ensure_tagger_data
 
     ensure_tagger_data()
-    return pos_tag(word_tokenize(text, preserve_line=True))
+    return PerceptronTagger()
+
+
+def tag_words(text: str) -> list[Token]:
+    """(word, Penn Treebank tag) pairs of a sentence, with NLTK's offline tokenizer and tagger."""
+    from nltk.tokenize import word_tokenize
+
+    return _tagger().tag(word_tokenize(text, preserve_line=True))
+
+
+def lexicon_tag(word: str) -> str | None:
+    """The tag the tagger's lexicon gives a lower-case word on its own, or None when it does not know it."""
+    tagger = _tagger()
+    if word in tagger.tagdict:
+        return tagger.tagdict[word]
+    weights = tagger.model.weights.get(f"i word {word}")
+    return max(weights, key=weights.get) if weights else None
+
+
+def is_name_like(word: str) -> bool:
+    """Whether a word can be part of a person's name: the lexicon knows it only as a proper noun or not at
+    all, and it is no animatable noun, region compound or style word."""
+    lowered = word.lower()
+    return (re.fullmatch(r"[a-z][a-z'.-]*", lowered) is not None and region_of(lowered) is None
+            and lowered not in STYLE_WORDS
+            and lexicon_tag(lowered) in (None, "NNP", "NNPS"))
+
+
+def region_of(word: str) -> str | None:
+    """The region a lower-case noun names: an animatable noun ("clouds" → "cloud"), a landscape compound
+    built on one ("riverscape", "sea-scapes" → "river", "sea") or a compound ending in one ("storm-clouds",
+    "thunderclouds" → "cloud"); None otherwise."""
+    if word in ANIMATABLE_NOUNS:
+        return ANIMATABLE_NOUNS[word]
+    scape = re.fullmatch(r"([a-z]+)-?scapes?", word)
+    if scape:
+        return ANIMATABLE_NOUNS.get(scape.group(1))
+    return next((region for noun, region in ANIMATABLE_NOUNS.items()
+                 if len(noun) >= 4 and re.fullmatch(rf"[a-z]{{3,}}-?{noun}", word)), None)
+
+
+def _segments(tokens: list[Token]) -> list[list[int]]:
+    """Indices of the tokens of each tag-list segment (tokens between punctuation)."""
+    segments: list[list[int]] = [[]]
+    for index, (word, _) in enumerate(tokens):
+        if re.search(r"[A-Za-z0-9]", word):
+            segments[-1].append(index)
+        elif segments[-1]:
+            segments.append([])
+    return [segment for segment in segments if segment]
+
+
+def _starts_credit(tokens: list[Token], at: int) -> bool:
+    """Whether the "by" at ``at`` introduces the names of the picture's makers (see the module docstring)."""
+    if at + 1 >= len(tokens) or tokens[at + 1][1] in _DETERMINER_TAGS:
+        return False
+    before = tokens[at - 1] if at else ("", "")
+    previous = before[0].lower()
+    if previous in ART_VERBS or previous in STYLE_WORDS:
+        return True
+    if before[1] in ("VBN", "VBD"):
+        return False
+    # a name's first or second word is name-like ("by frank frazetta"); style words stand for studios
+    following = [word.lower() for word, tag in tokens[at + 1:at + 3] if tag not in _NAME_STOP_TAGS]
+    return any(is_name_like(word) or word in STYLE_WORDS for word in following[:2])
+
+
+def _name_run(tokens: list[Token], start: int, end: int) -> int:
+    """End (exclusive) of the names starting at ``start`` within a segment ending at ``end``."""
+    position = start
+    while position < end:
+        word, tag = tokens[position]
+        if word.lower() in _JOINERS:
+            if position + 1 >= end or tokens[position + 1][1] in _NAME_STOP_TAGS:
+                break
+        elif position > start and tag in _NAME_STOP_TAGS:
+            break
+        position += 1
+    return position
+
+
+def _is_name_segment(tokens: list[Token], segment: list[int], min_words: int) -> bool:
+    """Whether a segment is one more entry of an artist list: ``min_words`` to four name-like words (and
+    joiners)."""
+    words = [tokens[index][0] for index in segment if tokens[index][0].lower() not in _JOINERS]
+    return min_words <= len(words) <= 4 and all(is_name_like(word) for word in words)
+
+
+def _credit_span(tokens: list[Token], segment: list[int]) -> range | None:
+    """Indices of the names of the first credit in ``segment`` (after its "by" or "style of"), or None."""
+    end = segment[-1] + 1
+    for index in segment[:-1]:
+        word = tokens[index][0].lower()
+        previous = tokens[index - 1][0].lower() if index else ""
+        if word == "of" and previous in ("style", "styles", "manner"):
+            return range(index + 1, end)
+        if word == "by" and _starts_credit(tokens, index):
+            return range(index + 1, _name_run(tokens, index + 1, end))
+    return None
+
+
+def credit_indices(tokens: list[Token]) -> set[int]:
+    """Indices of the tokens that name the picture's makers: credits after "by", "style of", "manner of" and
+    the artist lists that continue them over the next segments. A list also follows a segment made only of
+    style words ("studio ghibli, makoto shinkai"); there, an entry needs two words at least."""
+    dropped: set[int] = set()
+    segments = _segments(tokens)
+    for number, segment in enumerate(segments):
+        credit = _credit_span(tokens, segment)
+        if credit is not None:
+            dropped.update(credit)
+        if credit is not None and credit.stop == segment[-1] + 1:
+            min_words = 1
+        elif all(tokens[index][0].lower() in STYLE_WORDS for index in segment):
+            min_words = 2
+        else:
+            continue
+        for following in segments[number + 1:]:
+            if not _is_name_segment(tokens, following, min_words):
+                break
+            dropped.update(following)
+    return dropped
+
+
+def _singular(word: str) -> str:
+    """A lower-case noun without its plural ending ("qualities" → "quality", "reflections" → "reflection")."""
+    return re.sub(r"ies$", "y", word) if word.endswith("ies") else re.sub(r"(?<!s)s$", "", word)
+
+
+def _is_activity(word: str) -> bool:
+    """An -ing noun the tagger's lexicon knows better as a verb form (or not at all): "lighting", "tracing"."""
+    singular = _singular(word)
+    return re.fullmatch(r"\w{4,}ing", singular) is not None and lexicon_tag(singular) not in NOUN_TAGS
+
+
+def is_maker(word: str) -> bool:
+    """An agent noun of picture making: -er/-or on the stem of an art form or art verb ("painter",
+    "illustrator", "photographers")."""
+    agent = re.fullmatch(r"([a-z]{4,}?)(?:er|or)s?", word)
+    return agent is not None and any(known.startswith(agent.group(1)) for known in _ART_WORDS)
+
+
+def _is_scene_word(word: str, tag: str, attributive: bool) -> bool:
+    """Whether a lower-case token tagged ``tag`` is a scene noun by the rules of the module docstring
+    (modifiers of picture properties aside); ``attributive``: it stands before a noun or alone in its tag."""
+    if word in STYLE_WORDS or is_maker(word):
+        return False
+    if region_of(word):
+        return True
+    if tag not in NOUN_TAGS or not re.fullmatch(r"[a-z][a-z'-]*", word) or not re.search(r"[aeiouy]", word):
+        return False
+    if word in RELATIONAL_WORDS | MOTION_WORDS:
+        return False
+    singular = _singular(word)
+    if _ABSTRACT_SUFFIX.fullmatch(singular) or _ADJECTIVE_SUFFIX.fullmatch(singular) or _is_activity(word):
+        return False
+    # an adjective the tagger took for a noun: the lexicon knows it as one ("serene"), or -y made it from a
+    # noun ("mossy forest", "snowy peaks"), and it modifies a noun or stands alone
+    known = lexicon_tag(word)
+    return not (attributive and (known == "JJ" or (word.endswith("y") and known not in NOUN_TAGS)))
+
+
+def _qualifier_indices(tokens: list[Token]) -> set[int]:
+    """Indices of the words that qualify how the picture is made rather than what it shows: the modifiers of a
+    picture property, an activity or a style word ("octane render", "ray tracing", "bob ross style"), the
+    "of" phrase after a picture property ("depth of field"); before an art form, the words from a medium or
+    style word on ("chinese ink wash painting"). Animatable nouns are kept."""
+    dropped: set[int] = set()
+    modifier_tags = NOUN_TAGS | {"JJ"}
+    for index, (word, _) in enumerate(tokens):
+        word = word.lower()
+        first = index
+        while first > 0 and tokens[first - 1][1] in modifier_tags:
+            first -= 1
+        if word in PICTURE_PROPERTIES or (tokens[index][1] in NOUN_TAGS and _is_activity(word)):
+            dropped.update(range(first, index))
+        elif word in STYLES:
+            dropped.update(range(first, index))
+        elif word in ART_FORMS:
+            media = [at for at in range(first, index) if tokens[at][0].lower() in MEDIA | STYLES]
+            dropped.update(range(media[0], index) if media else ())
+        if word in PICTURE_PROPERTIES and index + 1 < len(tokens) and tokens[index + 1][0].lower() == "of":
+            after = index + 2
+            while after < len(tokens) and tokens[after][1] in modifier_tags | {"DT"}:
+                dropped.add(after)
+                after += 1
+    return {index for index in dropped if not region_of(tokens[index][0].lower())}
+
+
+def _is_attributive(tokens: list[Token], index: int) -> bool:
+    """Whether the token at ``index`` stands before a noun or alone between punctuation (a tag of its own)."""
+    def is_word(at: int) -> bool:
+        return 0 <= at < len(tokens) and re.search(r"[A-Za-z0-9]", tokens[at][0]) is not None
+
+    following = tokens[index + 1][1] if index + 1 < len(tokens) else ""
+    return following in NOUN_TAGS or not (is_word(index - 1) or is_word(index + 1))
 
 
 def scene_nouns(text: str) -> list[str]:
-    """Lower-cased common nouns of ``text`` that describe the scene (no style, artist, position words)."""
-    excluded = STYLE_WORDS | ARTIST_WORDS | RELATIONAL_WORDS | MOTION_WORDS
+    """Lower-cased nouns of ``text`` that are part of the scene, in order, each once (module docstring)."""
+    text = remove_style_clauses(text)
+    words = re.findall(r"[A-Za-z][\w'-]*", text)
+    if sum(word[0].isupper() for word in words) > 0.6 * len(words):  # Title Case says nothing about names
+        text = text.lower()
+    tokens = tag_words(text)
+    dropped = credit_indices(tokens) | _qualifier_indices(tokens)
     nouns: list[str] = []
-    for word, tag in tag_words(text):
+    for index, (word, tag) in enumerate(tokens):
         word = word.lower().strip("'-")
-        is_noun = tag in NOUN_TAGS or word in ANIMATABLE_NOUNS
-        if is_noun and re.fullmatch(r"[a-z][a-z'-]*", word) and word not in excluded and word not in nouns:
+        if index not in dropped and word not in nouns and _is_scene_word(word, tag, _is_attributive(tokens, index)):
             nouns.append(word)
     return nouns
 
 
 def infer_region(nouns: list[str]) -> str | None:
-    """Region name of the first animatable noun, or None."""
-    return next((ANIMATABLE_NOUNS[noun] for noun in nouns if noun in ANIMATABLE_NOUNS), None)
+    """Region name of the first noun that names one, or None."""
+    return next((region for region in map(region_of, nouns) if region), None)
 
 
 def check_region(region: str) -> str:
@@ -238,7 +495,7 @@ def rewrite_prompt(
     text, notes = clean_prompt(prompt, options.max_chars)
     found_direction, scene_text = find_direction(text)
     chosen_direction = parse_direction(direction) if direction else found_direction
-    nouns = scene_nouns(remove_style_clauses(scene_text))
+    nouns = scene_nouns(scene_text)
     if not nouns and region is None:
         raise InputError(
             f"no scene noun found in the prompt {text!r}: name what the picture shows, "
@@ -253,10 +510,10 @@ def rewrite_prompt(
             )
     else:
         region = check_region(region)
-        if region not in nouns and not any(ANIMATABLE_NOUNS.get(noun) == region for noun in nouns):
+        if region not in nouns and not any(region_of(noun) == region for noun in nouns):
             nouns.insert(0, region)
             notes.append(f"added the region {region!r} to the twin prompt")
-    kept = nouns if options.keep == "all" else [n for n in nouns if n in ANIMATABLE_NOUNS or n == region]
+    kept = nouns if options.keep == "all" else [n for n in nouns if region_of(n) or n == region]
     return Rewrite(
         prompt=text,
         twin_prompt=", ".join(kept + [options.twin_suffix]),
