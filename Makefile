@@ -18,11 +18,12 @@ setup: $(VENV)/.installed browser .cache/nltk_data/.ready
 	$(BIN)/python -m stages.text.nltk_setup
 	touch $@
 
-# Headless Chromium for the study-page tests: installed from Debian when missing and we may (root + apt-get).
+# Headless Chromium (study-page tests) and strace (the no-network test): installed from Debian when missing
+# and we may (root + apt-get).
 browser:
-	@if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1 \
+	@if ! { command -v chromium && command -v chromedriver && command -v strace; } >/dev/null 2>&1 \
 		&& command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver strace; \
 	fi
 
 repro: $(VENV)/.installed .cache/nltk_data/.ready

@@ -7,9 +7,11 @@ models per worker process, so each worker loads them once.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import ray
+from ray._private import ray_constants
 import torch
 
 import stages
@@ -36,6 +38,31 @@ def _execute_remote(step: ItemStep, item: Item, params: dict, key: str, store_ro
     return execute_item(step, item, params, key, store_root)
 
 
+def start_local_cluster(num_cpus: int | None, object_store_mb: int) -> None:
+    """Start a local Ray cluster that stays off the network: loopback addresses only, no usage report.
+
+    Ray's API server asks cloud metadata endpoints which cloud it runs on (even with usage stats off) unless
+    ``~/ray_bootstrap_config.yaml`` names a provider. Ray's own processes therefore start with ``HOME`` at a
+    folder holding such a file (``provider: local``) under the Ray temp folder; the workers get the user's
+    ``HOME`` back through the job's runtime environment. Ray's switch for single-node clusters on loopback
+    (meant for Windows and macOS) keeps every address at 127.0.0.1.
+    """
+    home = Path(tempfile.gettempdir()) / "cinemagraph-ray-home"
+    home.mkdir(exist_ok=True)
+    (home / "ray_bootstrap_config.yaml").write_text("provider:\n  type: local\n")
+    user_home = os.environ.get("HOME", str(Path.home()))
+    # A single-node cluster on the loopback address: Ray then never probes a public address for its own IP.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    os.environ["HOME"] = str(home)
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
+                 object_store_memory=object_store_mb * 1024 * 1024,
+                 runtime_env={"env_vars": {"HOME": user_home}})
+    finally:
+        os.environ["HOME"] = user_home
+
+
 class RayExecutor:
     """Runs items as Ray tasks; ``address`` (or RAY_ADDRESS) joins an existing cluster, else starts one.
 
@@ -46,13 +73,13 @@ class RayExecutor:
                  object_store_mb: int = 512):
         address = address or os.environ.get("RAY_ADDRESS") or None
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report, no cloud metadata requests
         if not ray.is_initialized():
             if address:
                 code = [str(Path(module.__file__).parent) for module in (stages, tasks)]
                 ray.init(address=address, runtime_env={"py_modules": code}, log_to_driver=False)
             else:
-                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                         object_store_memory=object_store_mb * 1024 * 1024)
+                start_local_cluster(num_cpus, object_store_mb)
         self.gpus = ray.cluster_resources().get("GPU", 0.0)
 
     def device_for(self, step: ItemStep) -> torch.device:

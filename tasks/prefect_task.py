@@ -115,6 +115,7 @@ def run_stage(step: ItemStep, items: list[Item], params: dict, out_dir: str | Pa
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store = Store(run.get("store", ".cache/store"))
+    store.clean_staging()
     executor = executor_for(run)  # start Ray (once) before items are submitted from several threads
     params = resolved_settings(params, executor.device_for(step))
     duplicated = sorted({item.id for item in items if [i.id for i in items].count(item.id) > 1})

@@ -7,11 +7,13 @@ outside DVC's outputs, so DVC deleting a stage's outputs never forces recomputat
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,9 +43,17 @@ class Store:
         return json.loads(record.read_text()) if record.is_file() else None
 
     def put(self, key: str, build: Callable[[Path], dict]) -> dict:
-        """Run ``build(folder)`` (it writes files and returns a JSON-able record) and commit atomically."""
+        """Run ``build(folder)`` (it writes files and returns a JSON-able record) and commit atomically.
+
+        The staging folder is locked (``flock`` on ``<folder>.lock``) while it is written, so that
+        :meth:`clean_staging` can tell a live writer's folder from a dead one's.
+        """
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.root / "tmp", prefix=f"{key[:12]}."))
+        descriptor, lock_name = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{key[:12]}.", suffix=".lock")
+        lock = os.fdopen(descriptor, "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        staging = Path(lock_name).with_suffix("")
+        staging.mkdir()
         make_public(staging)
         try:
             record = build(staging)
@@ -58,6 +68,35 @@ class Store:
             return self.get(key)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            Path(lock_name).unlink(missing_ok=True)
+            lock.close()
+
+    def clean_staging(self, min_age_s: float = 60.0) -> list[Path]:
+        """Remove the staging folders of writers that died (killed mid-item) → the folders removed.
+
+        A folder whose lock a live writer holds is left alone, and so is anything younger than
+        ``min_age_s`` seconds (a writer between creating its lock and taking it). Locks are per host: on a
+        shared filesystem, writers on other nodes are not seen.
+        """
+        removed, now = [], time.time()
+        young = lambda path: now - path.stat().st_mtime < min_age_s
+        for lock_path in sorted((self.root / "tmp").glob("*.lock")):
+            if young(lock_path):
+                continue
+            with lock_path.open("a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live writer
+                staging = lock_path.with_suffix("")
+                shutil.rmtree(staging, ignore_errors=True)
+                lock_path.unlink(missing_ok=True)
+                removed.append(staging)
+        for staging in (self.root / "tmp").glob("*"):  # a folder whose writer died before locking
+            if staging.is_dir() and not staging.with_name(staging.name + ".lock").exists() and not young(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+                removed.append(staging)
+        return removed
 
     def materialise(self, key: str, destination: Path) -> list[Path]:
         """Hard-link (or copy) entry ``key``'s files into ``destination``; returns the paths written."""

@@ -22,6 +22,11 @@ COMMAND_MODULES = [
 ]
 
 
+WATCHED = ("pipeline", "evaluate", "generate")
+"""Commands that start Prefect's temporary server or a local Ray cluster: a watchdog ends those helpers if
+the command is killed (tasks.watchdog)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every sub-command registered."""
     parser = argparse.ArgumentParser(prog="cinemagraph", description="Seamlessly looping cinemagraphs.")
@@ -34,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse ``argv``, run the command, turn user errors into a one-line message (exit 2)."""
     args = build_parser().parse_args(argv)
+    if args.command in WATCHED:
+        from tasks.watchdog import start_watchdog
+
+        start_watchdog()
     try:
         return int(args.handler(args) or 0)
     except InputError as error:
