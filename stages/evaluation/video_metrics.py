@@ -163,10 +163,15 @@ def frame_differences(frames: np.ndarray, region: np.ndarray | None = None) -> n
     return np.array(differences)
 
 
+def mean_change(frames: np.ndarray, region: np.ndarray) -> float:
+    """Mean absolute change between consecutive frames over ``region`` (0–255); NaN when there is none."""
+    differences = frame_differences(frames, region)
+    return float(differences.mean()) if differences.size else float("nan")
+
+
 def static_flicker(frames: np.ndarray, static: np.ndarray) -> float:
     """Mean absolute change between consecutive frames over the static region (0–255)."""
-    differences = frame_differences(frames, static)
-    return float(differences.mean()) if differences.size else float("nan")
+    return mean_change(frames, static)
 
 
 def static_drift(frames: np.ndarray, static: np.ndarray) -> float:
@@ -195,8 +200,7 @@ def seam_ratio(frames: np.ndarray, eps: float = 1e-6) -> tuple[float, float, flo
 
 def motion_energy(frames: np.ndarray, moving: np.ndarray) -> float:
     """Mean absolute change between consecutive frames inside the moving region (0–255)."""
-    differences = frame_differences(frames, moving)
-    return float(differences.mean()) if differences.size else float("nan")
+    return mean_change(frames, moving)
 
 
 PerceptualMetric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -1,0 +1,28 @@
+"""The README's Python examples run as written (on generated pictures named as the README names them)."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from conftest import write_picture
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+
+
+def test_the_readme_python_examples_run(tmp_path, monkeypatch):
+    blocks = python_blocks()
+    assert blocks, "the README shows Python examples"
+    _, image, mask = write_picture(tmp_path, 48, 64, (slice(10, 30), slice(5, 40)))
+    (tmp_path / "painting.png").rename(tmp_path / "painting.jpg")  # the README's names; PNG bytes decode alike
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        namespace: dict = {}
+        exec(compile(block, "README.md", "exec"), namespace)
+    frames = namespace["frames"]
+    assert len(frames) == 120 and frames[0].shape == image.shape
+    assert np.array_equal(frames[0][~mask], image[~mask])
