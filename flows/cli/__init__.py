@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "flows.cli.mturk",
     "flows.cli.rewrite",
     "flows.cli.twins",
+    "flows.cli.generate",
 ]
 
 
