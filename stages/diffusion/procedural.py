@@ -25,7 +25,6 @@ from stages.scenes.styles import Style, apply_warp, choose_style, render, smooth
 from stages.text.directions import parse_direction
 from stages.text.prompts import ANIMATABLE_NOUNS, Rewrite
 
-PROFILE = "procedural"
 # Region names (the rewrite's, see stages.text.prompts.ANIMATABLE_NOUNS) → the world kind that draws them.
 KIND_OF_REGION = {"waterfall": "waterfall", "river": "river", "stream": "river", "lake": "lake", "sea": "sea",
                   "ocean": "sea", "wave": "sea", "sky": "sky", "cloud": "clouds", "clouds": "clouds"}
@@ -39,7 +38,7 @@ class ProceduralOptions:
 
     warp_px: float = 3.0
     """Largest displacement of the artistic image (and its truth) from the realistic twin, pixels."""
-    sharpness: float = 4.0
+    sharpness: float = 1.0
     """β of Ā's softmax over feature dot products (higher: rows attend to fewer, more alike cells)."""
     direction_jitter: float = 0.5
     """A named direction's angle is drawn within this fraction of its range around the centre (seeded)."""
@@ -69,10 +68,14 @@ class ProceduralTwins:
     """uint8 (H, W) of the artistic image: 0 static, i + 1 for scene.regions[i]."""
     truth_flow: np.ndarray
     """float32 (2, H, W) of the artistic image, pixels per frame."""
+    warp_seed: int = 0
+    """Seed of :func:`stages.scenes.styles.smooth_warp` that made ``warp``."""
     attention_maps: int = 1
-    """Ā is one map (kept for the diffusion profiles' meta layout)."""
+    """How many maps Ā averages: one (the diffusion profiles' meta layout)."""
     feature_bytes: int = 0
+    """Bytes of features written to disk: none."""
     timesteps: tuple[int, ...] = ()
+    """Denoising timesteps run: none."""
 
     def truth_masks(self) -> dict[str, np.ndarray]:
         """Per region class name, its bool (H, W) mask in the artistic image."""
@@ -140,7 +143,8 @@ def procedural_twins(rewrite: Rewrite, seed: int, height: int, width: int,
     scene = scene_for(kinds, angle, seed, height, width)
     realistic = scene.frame(0)
     style = choose_style(rewrite.prompt)
-    warp = smooth_warp(seed + WARP_SEED_OFFSET, options.warp_px, height, width)
+    warp_seed = seed + WARP_SEED_OFFSET
+    warp = smooth_warp(warp_seed, options.warp_px, height, width)
     artistic = render(apply_warp(realistic, warp), style, seed)
     labels = np.zeros((height, width), np.uint8)
     for index, region in enumerate(scene.regions):
@@ -152,6 +156,6 @@ def procedural_twins(rewrite: Rewrite, seed: int, height: int, width: int,
     return ProceduralTwins(artistic=artistic, realistic=realistic,
                            attention=self_attention(artistic, options.sharpness),
                            attention_grid=attention_grid(height, width), scene=scene, style=style, warp=warp,
-                           angle=angle, truth_labels=truth_labels, truth_flow=truth_flow)
+                           angle=angle, truth_labels=truth_labels, truth_flow=truth_flow, warp_seed=warp_seed)
 
 

@@ -206,17 +206,18 @@ def _woodblock(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _pointillism(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Round dots of the picture's colour (slightly varied) on a jittered 4-pixel grid over a pale canvas."""
+    """Round dots of the picture's colour (slightly varied) on a jittered 5-pixel grid over a pale canvas."""
     height, width = image.shape[:2]
     canvas = np.full((height, width, 3), (242, 236, 222), np.uint8)
-    spacing = 4
+    spacing = 5
     ys, xs = np.mgrid[spacing // 2:height:spacing, spacing // 2:width:spacing]
     ys = np.clip(ys + rng.integers(-1, 2, ys.shape), 0, height - 1).ravel()
     xs = np.clip(xs + rng.integers(-1, 2, xs.shape), 0, width - 1).ravel()
     colours = np.clip(image[ys, xs].astype(np.float32) * rng.uniform(0.85, 1.15, (ys.size, 1))
-                      + rng.normal(0, 12, (ys.size, 3)), 0, 255).astype(np.uint8)
+                      + rng.normal(0, 8, (ys.size, 3)), 0, 255).astype(np.uint8)
     for index in rng.permutation(ys.size):
-        cv2.circle(canvas, (int(xs[index]), int(ys[index])), 2, tuple(int(c) for c in colours[index]), -1)
+        colour = tuple(int(c) for c in colours[index])
+        cv2.circle(canvas, (int(xs[index]), int(ys[index])), 3, colour, -1, cv2.LINE_AA)
     return canvas
 
 
