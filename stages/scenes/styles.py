@@ -37,7 +37,7 @@ PALETTE_WORDS: dict[str, tuple[str, ...]] = {
     "sunset": ("sunset", "sunrise", "evening", "dusk", "dawn", "red cloud", "munch"),
     "night": ("night", "moon", "midnight", "starry", "dark"),
     "golden": ("golden", "gold", "klimt", "autumn"),
-    "pink": ("pink", "vaporwave", "synthwave", "lavender", "pastel"),
+    "pink": ("pink", "vaporwave", "synthwave", "lavender"),
 }
 LOOKS = tuple(LOOK_WORDS)
 # Luminance 0 → 1 mapped through these colours (RGB), blended with the picture by PALETTE_STRENGTH.
@@ -47,7 +47,7 @@ PALETTE_RAMPS = {
     "golden": ((50, 30, 5), (150, 100, 20), (230, 180, 60), (255, 240, 170)),
     "pink": ((40, 20, 80), (180, 60, 160), (250, 130, 190), (200, 240, 250)),
 }
-PALETTE_STRENGTH = 0.7
+PALETTE_STRENGTH = 0.55
 
 
 @dataclass(frozen=True)
