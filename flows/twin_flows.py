@@ -82,7 +82,8 @@ def write_twin_gallery(manifest: pd.DataFrame, twins: Path, out_dir: Path) -> No
         look = f"<br>look: {html.escape(style['look'])} {html.escape(style['palette'] or '')}" if style else ""
         return (f'<figure>{pictures}<img src="{name}/attention.png" alt="attention">'
                 f"<figcaption>{name}: {html.escape(meta['prompt'])}<br>twin: "
-                f"{html.escape(meta['twin_prompt'])}<br>region: {html.escape(meta['region'])}{look}</figcaption></figure>")
+                f"{html.escape(meta['twin_prompt'])}<br>region: {html.escape(meta['region'])}{look}"
+                "</figcaption></figure>")
 
     write_gallery_page(manifest, out_dir, "twins", card,
                        "figure{display:inline-block;margin:8px;max-width:640px}img{height:192px;margin-right:4px}"

@@ -124,8 +124,8 @@ def make_procedural_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Pa
         truth["classes"][name] = f"truth_{name}.png"
         save_png(out_dir / truth["classes"][name], mask.astype(np.uint8) * 255)
     np.save(out_dir / truth["flow"], result.truth_flow)
-    meta = twin_meta(rewrite, seed, params, result, {"profile": PROCEDURAL_PROFILE, "device": "cpu", "dtype": "float32"},
-                     {"numpy": np.__version__, "opencv": cv2.__version__})
+    model = {"profile": PROCEDURAL_PROFILE, "device": "cpu", "dtype": "float32"}
+    meta = twin_meta(rewrite, seed, params, result, model, {"numpy": np.__version__, "opencv": cv2.__version__})
     meta["procedural"] = {
         **dataclasses.asdict(world), "kinds": [region.name for region in result.scene.regions],
         "regions": [{"name": region.name, "velocity": list(region.velocity), "angle_degrees": round(region.angle, 3)}

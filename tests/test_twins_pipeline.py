@@ -93,7 +93,8 @@ def test_cli_twins_with_the_procedural_profile_writes_the_truth_too(tmp_path, ca
                  "truth_waterfall.png", "truth_flow.npy"):
         assert (tmp_path / name).is_file(), name
     assert "profile procedural" in capsys.readouterr().out
-    assert main(["twins", "a fountain in a park", "-o", str(tmp_path / "b"), "--params", str(ROOT / "params.yaml")]) == 2
+    fountain = ["twins", "a fountain in a park", "-o", str(tmp_path / "b"), "--params", str(ROOT / "params.yaml")]
+    assert main(fountain) == 2
     assert "cannot draw a 'fountain'" in capsys.readouterr().err
 
 

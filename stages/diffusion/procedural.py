@@ -6,9 +6,10 @@ scene's first frame; the artistic image is that frame warped by a seeded smooth 
 ``warp_px`` pixels and painted in the style its words name (stages.scenes.styles). The exact truth of the
 artistic image (region labels and flow, warped alike) comes along for evaluation.
 
-Ā is the self-attention of the artistic image's own local features: per cell of the 1/16-size grid the
-mean Lab colour and three texture energies, standardised over the cells; Ā = softmax(β · f_p · f_q / d)
-row by row, float32 (h·w, h·w) as the diffusion profiles write it.
+Ā is the self-attention of the artistic image's own local features: per 16×16-pixel cell of the 1/16-size
+grid the median Lab colour and four texture energies, standardised over the cells f; Ā = softmax of the
+scaled dot products β·q_p·k_q / d of queries q = [f, 1] and keys k = [f, −|f|²/2], row by row: float32
+(h·w, h·w) as the diffusion profiles write it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from stages.text.prompts import ANIMATABLE_NOUNS, Rewrite
 # Region names (the rewrite's, see stages.text.prompts.ANIMATABLE_NOUNS) → the world kind that draws them.
 KIND_OF_REGION = {"waterfall": "waterfall", "river": "river", "stream": "river", "lake": "lake", "sea": "sea",
                   "ocean": "sea", "wave": "sea", "sky": "sky", "cloud": "clouds", "clouds": "clouds"}
-FEATURES = 7  # mean L, a, b; std of L; mean |∂L/∂x|, |∂L/∂y|; Laplacian energy
+FEATURES = 7  # per cell: L, a, b; |∂L/∂x|, |∂L/∂y|, |ΔL|, |L − local mean| (medians)
 WARP_SEED_OFFSET = 7919  # the warp's seed is the item's seed + this (independent of the scene's draws)
 
 
@@ -150,9 +151,7 @@ def procedural_twins(rewrite: Rewrite, seed: int, height: int, width: int,
     for index, region in enumerate(scene.regions):
         labels[region.mask] = index + 1
     truth_labels = apply_warp(labels, warp, nearest=True)
-    truth_flow = np.zeros((2, height, width), np.float32)
-    for index, region in enumerate(scene.regions):
-        truth_flow[0][truth_labels == index + 1], truth_flow[1][truth_labels == index + 1] = region.velocity
+    truth_flow = np.stack([apply_warp(component, warp, nearest=True) for component in scene.flow()])
     return ProceduralTwins(artistic=artistic, realistic=realistic,
                            attention=self_attention(artistic, options.sharpness),
                            attention_grid=attention_grid(height, width), scene=scene, style=style, warp=warp,
