@@ -4,6 +4,9 @@ Per item (one prompt):
 - rewrite → ``rewrite.json`` (cleaned prompt, twin prompt, region, direction, nouns, corrections);
 - twins → ``artistic.png``, ``realistic.png``, ``attention.npy`` (Ā, float32 (h·w, h·w), computed in the
   same UNet calls as the twins) and ``meta.json`` (prompts, region, direction, seed, model, every parameter);
+  the ``procedural`` profile also writes the artistic image's exact truth beside them, for evaluation and
+  tests only: ``truth_mask.png`` (every moving region), ``truth_<class>.png`` per region class and
+  ``truth_flow.npy`` (float32 (2, H, W), pixels per frame);
 - attention → ``attention.png`` (Ā's rows on their first 3 principal components as RGB) and
   ``attention.json`` (grid, row-sum error, mean row entropy).
 """
@@ -23,10 +26,12 @@ import numpy as np
 from stages.diffusion.attention import AttentionOptions, attention_picture
 from stages.errors import InputError
 from stages.images import save_png
-from stages.diffusion.models import DiffusionModels, ModelOptions, default_geometry, load_models
+from stages.diffusion.models import (PROCEDURAL_PROFILE, DiffusionModels, ModelOptions, default_geometry,
+                                     load_models)
+from stages.diffusion.procedural import ProceduralOptions, ProceduralTwins, procedural_twins
 from stages.options import options_from
 from stages.text.prompts import Rewrite, RewriteOptions, rewrite_prompt
-from stages.diffusion.twins import TwinOptions, TwinResult, generate_twins
+from stages.diffusion.twins import TwinOptions, TwinResult, check_size, generate_twins
 from tasks.batch import Item, ItemStep
 
 PROMPT_COLUMNS = ("id", "prompt", "region", "direction", "seed")
@@ -39,12 +44,17 @@ def model_options(params: dict) -> ModelOptions:
 
 def twin_options(params: dict) -> TwinOptions:
     """TwinOptions from ``params["twins"]``; ``auto`` height/width/steps take the profile's defaults."""
-    section = dict(params.get("twins") or {})
+    section = {key: value for key, value in (params.get("twins") or {}).items() if key != "procedural"}
     defaults = default_geometry(model_options(params).profile)
     for key, value in defaults.items():
         if section.get(key, "auto") == "auto":
             section[key] = value
     return options_from(TwinOptions, section, "twins", batch_keys=("seed",))
+
+
+def procedural_options(params: dict) -> ProceduralOptions:
+    """ProceduralOptions from ``params["twins"]["procedural"]``."""
+    return options_from(ProceduralOptions, (params.get("twins") or {}).get("procedural"), "twins.procedural")
 
 
 def attention_options(params: dict) -> AttentionOptions:
@@ -63,41 +73,76 @@ def models_for(options: ModelOptions) -> DiffusionModels:
     return load_models(options)
 
 
-def twin_meta(rewrite: Rewrite, seed: int, params: dict, result: TwinResult, models: DiffusionModels) -> dict:
-    """Everything needed to reproduce and read one pair of twins (meta.json)."""
-    import diffusers
-    import torch
-
-    options = twin_options(params)
+def twin_meta(rewrite: Rewrite, seed: int, params: dict, result: TwinResult | ProceduralTwins, model: dict,
+              versions: dict) -> dict:
+    """Everything needed to reproduce and read one pair of twins (meta.json); ``model`` says what the
+    profile resolved to (profile, device, dtype), ``versions`` the libraries that made the pictures."""
     return {
         "prompt": rewrite.prompt, "twin_prompt": rewrite.twin_prompt, "region": rewrite.region,
         "direction": rewrite.direction, "direction_range": rewrite.direction_range, "nouns": rewrite.nouns,
         "corrections": rewrite.notes, "seed": seed,
-        "model": {**dataclasses.asdict(model_options(params)),  # the settings, then what they resolved to
-                  "profile": models.name, "device": str(models.device), "dtype": str(models.dtype).split(".")[-1]},
-        "twins": dataclasses.asdict(options), "attention": dataclasses.asdict(attention_options(params)),
+        "model": {**dataclasses.asdict(model_options(params)), **model},  # the settings, then what they resolved to
+        "twins": dataclasses.asdict(twin_options(params)), "attention": dataclasses.asdict(attention_options(params)),
         "attention_grid": list(result.attention_grid), "attention_maps_averaged": result.attention_maps,
-        "timesteps": result.timesteps,
+        "timesteps": list(result.timesteps),
         "feature_bytes_written": result.feature_bytes,
         "files": {"artistic": "artistic.png", "realistic": "realistic.png", "attention": "attention.npy"},
-        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
-                     "python": platform.python_version()},
+        "versions": {**versions, "python": platform.python_version()},
     }
 
 
-def make_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Path) -> tuple[TwinResult, dict]:
+def make_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Path) -> tuple[TwinResult | ProceduralTwins, dict]:
     """Generate the twins of a rewritten prompt and write artistic.png, realistic.png, attention.npy and
-    meta.json into ``out_dir``; returns the result and the meta."""
+    meta.json into ``out_dir`` (procedural profile: and the truth files); returns the result and the meta."""
+    if model_options(params).profile == PROCEDURAL_PROFILE:
+        return make_procedural_twins(rewrite, seed, params, out_dir)
+    import diffusers
+    import torch
+
     models = models_for(model_options(params))
     result = generate_twins(models, rewrite.prompt, rewrite.twin_prompt, seed, twin_options(params),
                             attention_options(params))
+    write_pair(result, out_dir)
+    model = {"profile": models.name, "device": str(models.device), "dtype": str(models.dtype).split(".")[-1]}
+    meta = twin_meta(rewrite, seed, params, result, model,
+                     {"torch": torch.__version__, "diffusers": diffusers.__version__})
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    return result, meta
+
+
+def make_procedural_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Path) -> tuple[ProceduralTwins, dict]:
+    """The procedural profile's make_twins: the pair, Ā, meta.json and the truth files."""
+    import cv2
+
+    options, world = twin_options(params), procedural_options(params)
+    check_size(options.height, options.width)
+    result = procedural_twins(rewrite, seed, options.height, options.width, world)
+    write_pair(result, out_dir)
+    truth = {"mask": "truth_mask.png", "flow": "truth_flow.npy", "classes": {}}
+    save_png(out_dir / truth["mask"], (result.truth_labels > 0).astype(np.uint8) * 255)
+    for name, mask in result.truth_masks().items():
+        truth["classes"][name] = f"truth_{name}.png"
+        save_png(out_dir / truth["classes"][name], mask.astype(np.uint8) * 255)
+    np.save(out_dir / truth["flow"], result.truth_flow)
+    model = {"profile": PROCEDURAL_PROFILE, "device": "cpu", "dtype": "float32"}
+    meta = twin_meta(rewrite, seed, params, result, model, {"numpy": np.__version__, "opencv": cv2.__version__})
+    meta["procedural"] = {
+        **dataclasses.asdict(world), "kinds": [region.name for region in result.scene.regions],
+        "regions": [{"name": region.name, "velocity": list(region.velocity), "angle_degrees": round(region.angle, 3)}
+                    for region in result.scene.regions],
+        "direction_angle": result.angle, "caption": result.scene.caption, "style": result.style.to_dict(),
+        "warp": {"amplitude_px": world.warp_px, "seed": result.warp_seed}}
+    meta["truth"] = truth
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    return result, meta
+
+
+def write_pair(result: TwinResult | ProceduralTwins, out_dir: Path) -> None:
+    """artistic.png, realistic.png and attention.npy of ``result`` into ``out_dir`` (created)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_png(out_dir / "artistic.png", result.artistic)
     save_png(out_dir / "realistic.png", result.realistic)
     np.save(out_dir / "attention.npy", result.attention)
-    meta = twin_meta(rewrite, seed, params, result, models)
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-    return result, meta
 
 
 def describe_attention(attention: np.ndarray, grid: tuple[int, int], size: tuple[int, int], out_dir: Path) -> dict:

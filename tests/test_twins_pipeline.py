@@ -26,6 +26,7 @@ def small_params(tmp_path: Path) -> dict:
     params["run"].update(store=str(tmp_path / "store"), num_cpus=2, object_store_mb=128)
     (tmp_path / "prompts.csv").write_text(PROMPTS)
     params["rewrite"]["prompts"] = str(tmp_path / "prompts.csv")
+    params["models"]["profile"] = "tiny"  # the diffusion path (the procedural one: tests/test_procedural_twins.py)
     params["twins"].update(height=64, width=128, steps=4, seed=100)
     return params
 
@@ -69,7 +70,8 @@ def test_the_three_stages_run_a_prompt_list_cache_items_and_record_bad_ones(pref
 
 def test_cli_twins_writes_the_twins_attention_and_meta(tmp_path, capsys):
     code = main(["twins", "a lake under clouds in the style of Monet, flowing to the left", "-o", str(tmp_path),
-                 "--size", "128x64", "--steps", "3", "--seed", "4", "--params", str(ROOT / "params.yaml")])
+                 "--size", "128x64", "--steps", "3", "--seed", "4", "--params", str(ROOT / "params.yaml"),
+                 "--profile", "tiny"])
     assert code == 0
     for name in ("artistic.png", "realistic.png", "attention.npy", "attention.png", "meta.json"):
         assert (tmp_path / name).is_file(), name
@@ -78,6 +80,22 @@ def test_cli_twins_writes_the_twins_attention_and_meta(tmp_path, capsys):
     assert meta["seed"] == 4 and meta["region"] == "lake" and meta["direction"] == "right to left"
     assert meta["twins"]["negative_mix"] == 0.75 and meta["attention"]["max_timestep"] == 541
     assert "twin prompt: lake, clouds, nature" in capsys.readouterr().out
+
+
+def test_cli_twins_with_the_procedural_profile_writes_the_truth_too(tmp_path, capsys):
+    code = main(["twins", "a waterfall falling between hills in the style of Van Gogh", "-o", str(tmp_path),
+                 "--seed", "2", "--params", str(ROOT / "params.yaml")])
+    assert code == 0
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["model"]["profile"] == "procedural" and meta["procedural"]["kinds"] == ["waterfall"]
+    assert meta["procedural"]["style"]["look"] == "oil" and meta["attention_grid"] == [16, 16]
+    for name in ("artistic.png", "realistic.png", "attention.npy", "attention.png", "truth_mask.png",
+                 "truth_waterfall.png", "truth_flow.npy"):
+        assert (tmp_path / name).is_file(), name
+    assert "profile procedural" in capsys.readouterr().out
+    fountain = ["twins", "a fountain in a park", "-o", str(tmp_path / "b"), "--params", str(ROOT / "params.yaml")]
+    assert main(fountain) == 2
+    assert "cannot draw a 'fountain'" in capsys.readouterr().err
 
 
 def test_cli_rewrite_prints_json(capsys):

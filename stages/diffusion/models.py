@@ -7,6 +7,8 @@ Profiles (params.yaml ``models.profile``):
 - ``sd-random``: SD 1.x's full-size architecture with random weights (benchmarks on a GPU, no weights).
 - ``sd14`` / ``sd15``: real weights in diffusers format, read from ``models.local_dir`` or the Hugging Face
   cache, never from the network.
+- ``procedural``: no diffusion model at all: the twins are drawn by the synthetic world with exact truth
+  (stages.diffusion.procedural); nothing here is loaded for it.
 
 Random profiles use a byte-level tokenizer vocabulary written here (every byte is one token). Their
 self-attention query and key projections start 8× wider than PyTorch's default initialisation, so that
@@ -49,6 +51,8 @@ SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 RANDOM_ATTENTION_SHARPNESS = 8.0
 PAPER_GEOMETRY = {"height": 512, "width": 512, "steps": 50}
 TINY_GEOMETRY = {"height": 128, "width": 128, "steps": 10}
+PROCEDURAL_PROFILE = "procedural"
+PROCEDURAL_GEOMETRY = {"height": 256, "width": 256, "steps": 0}  # Ā grid 16 × 16; no denoising steps
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class ModelOptions:
     """Knobs of model loading (params.yaml ``models``)."""
 
     profile: str = "tiny"
-    """tiny, sd-random, sd14 or sd15."""
+    """tiny, sd-random, sd14, sd15 or procedural (the synthetic world; no model)."""
     local_dir: str | None = None
     """Folder of a diffusers-format Stable Diffusion (model_index.json, unet/, vae/, …); real profiles only."""
     device: str = "auto"
@@ -115,7 +119,10 @@ class DiffusionModels:
 
 def default_geometry(profile: str) -> dict[str, int]:
     """Default image height, width (pixels) and DDIM steps of a profile: the paper's 512², 50 steps, except
-    128², 10 steps for ``tiny`` (its pictures carry no meaning at any size)."""
+    128², 10 steps for ``tiny`` (its pictures carry no meaning at any size) and 256², no steps for
+    ``procedural``."""
+    if profile == PROCEDURAL_PROFILE:
+        return dict(PROCEDURAL_GEOMETRY)
     return dict(TINY_GEOMETRY if profile == "tiny" else PAPER_GEOMETRY)
 
 

@@ -1,9 +1,12 @@
 """Seeded procedural landscapes with exact ground truth: mask, Eulerian flow and a looping video.
 
-A scene is sky, hills and one moving water element (river, waterfall or lake), sometimes with drifting
-clouds as a second moving region. Every moving region translates at a constant velocity v and is
-textured with a sum of sinusoids whose wave vectors k satisfy k·v·N ∈ 2πℤ, so frame n is exactly the
-texture shifted by n·v and frame N is exactly frame 0: the ground truth loops and matches the flow.
+A scene is sky, hills and moving regions. :func:`make_scene` (the ``synth`` datasets) draws one water
+element (river, waterfall or lake), sometimes with drifting clouds as a second moving region;
+:func:`scene_for` draws the kinds a prompt names (any of ``WORLD_KINDS``: also a sea to the horizon, the
+whole sky, clouds), several at once, moving along a given direction or each kind's own default.
+Every moving region translates at a constant velocity v and is textured with a sum of sinusoids whose
+wave vectors k satisfy k·v·N ∈ 2πℤ, so frame n is exactly the texture shifted by n·v and frame N is
+exactly frame 0: the ground truth loops and matches the flow.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stages.text.directions import vector_to_angle
+from stages.text.directions import DIRECTIONS, angle_difference, angle_to_vector, vector_to_angle
 
 KINDS = ("river", "waterfall", "lake")
+"""The water elements :func:`make_scene` picks from by seed."""
+WORLD_KINDS = ("sky", "clouds", "sea", "lake", "river", "waterfall")
+"""Every kind :func:`scene_for` can draw, in painting order: a later kind covers an earlier one."""
 
 
 @dataclass
@@ -96,22 +102,88 @@ def make_scene(seed: int, height: int = 256, width: int = 384, period: int = 60,
     rng = np.random.default_rng(seed)
     kind = kind or KINDS[seed % len(KINDS)]
     rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    horizon, background, _ = _landscape(rng, rows, cols, height, width)
+    regions = [_water_region(rng, kind, rows, cols, horizon, height, width)]
+    if rng.random() < 0.5:
+        regions.append(Region("clouds", _cloud_mask(rng, rows, cols, horizon, height),
+                              (float(rng.choice([-0.5, 0.5])), 0.0)))
+        regions[0].mask &= ~regions[1].mask
+    caption = _caption(regions)
+    return _finish(rng, caption, background, regions, period)
+
+
+def scene_for(kinds: list[str] | tuple[str, ...], angle: float | None, seed: int, height: int = 256,
+              width: int = 256, period: int = 60) -> Scene:
+    """The scene of ``kinds`` (a subset of WORLD_KINDS, the first being the named region) for ``seed``.
+
+    ``angle`` (degrees, viewer space, see stages.text.directions) sets the first kind's direction of motion
+    at its own default speed; None, and every other kind, keeps the kind's default: waterfalls fall,
+    rivers run along their course, lakes and seas drift slowly sideways, clouds and the sky drift sideways.
+    Regions are disjoint: a kind later in WORLD_KINDS covers an earlier one where they meet.
+    """
+    unknown = [kind for kind in kinds if kind not in WORLD_KINDS]
+    if unknown or not kinds or len(set(kinds)) != len(kinds):
+        raise ValueError(f"kinds must be distinct names of {', '.join(WORLD_KINDS)}, got {list(kinds)}")
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    horizon, background, sky = _landscape(rng, rows, cols, height, width)
+    drawn = {}
+    for kind in sorted(kinds, key=WORLD_KINDS.index):
+        if kind == "sky":
+            drawn[kind] = Region("sky", sky.copy(), (float(rng.choice([-0.6, 0.6])), 0.0))
+        elif kind == "clouds":
+            drawn[kind] = Region("clouds", _puffy_clouds(rng, rows, cols, horizon, width) & sky,
+                                 (float(rng.choice([-0.5, 0.5])), 0.0))
+        else:
+            drawn[kind] = _water_region(rng, kind, rows, cols, horizon, height, width)
+        for earlier in list(drawn.values())[:-1]:
+            earlier.mask &= ~drawn[kind].mask
+    if angle is not None:
+        first = drawn[kinds[0]]
+        speed = float(np.hypot(*first.velocity))
+        first.velocity = tuple(float(speed * component) for component in angle_to_vector(angle))
+    regions = [drawn[kind] for kind in kinds]
+    return _finish(rng, ", ".join(_motion_phrase(region) for region in regions) + " between green hills",
+                   background, regions, period)
+
+
+def _landscape(rng, rows, cols, height, width) -> tuple[float, np.ndarray, np.ndarray]:
+    """Horizon row, sky and three hill layers (float32 (H, W, 3)) and the sky's mask bool (H, W)."""
     horizon = height * rng.uniform(0.35, 0.5)
     background = _sky(rng, rows, height, width)
+    sky = np.ones((height, width), bool)
     for layer in range(3):
         base = horizon + layer * height * 0.08
         ridge = base - height * 0.12 * _wave1d(rng, cols[0], width)
         green = np.array([60 + 30 * layer, 110 + 25 * layer, 50 + 10 * layer], np.float32)
         shade = green * (0.8 + 0.2 * _wave2d(rng, rows, cols, 0.05))[..., None]
-        background = np.where((rows >= ridge[None, :])[..., None], shade, background)
-    regions = [_water_region(rng, kind, rows, cols, horizon, height, width)]
-    if rng.random() < 0.5:
-        regions.append(Region("clouds", (rows < horizon - height * 0.15) & (_wave2d(rng, rows, cols, 0.03) > 0.6),
-                              (float(rng.choice([-0.5, 0.5])), 0.0)))
-        regions[0].mask &= ~regions[1].mask
+        hill = rows >= ridge[None, :]
+        background = np.where(hill[..., None], shade, background)
+        sky &= ~hill
+    return horizon, background, sky
+
+
+def _cloud_mask(rng, rows, cols, horizon, height) -> np.ndarray:
+    """Cloud blobs high in the sky, bool (H, W)."""
+    return (rows < horizon - height * 0.15) & (_wave2d(rng, rows, cols, 0.03) > 0.6)
+
+
+def _puffy_clouds(rng, rows, cols, horizon, width) -> np.ndarray:
+    """A few cumulus clouds (each a row of round puffs) above the horizon, bool (H, W)."""
+    density = np.zeros_like(rows)
+    for _ in range(int(rng.integers(3, 6))):
+        x, y = rng.uniform(0, width), rng.uniform(0.15, 0.75) * horizon
+        size = rng.uniform(0.04, 0.08) * width
+        for offset in np.linspace(-1.6, 1.6, 4):
+            cx, cy, radius = x + offset * size, y - size * 0.4 * (1 - abs(offset) / 2), size * rng.uniform(0.7, 1.1)
+            density += np.exp(-((cols - cx) ** 2 + (rows - cy) ** 2) / (2 * radius ** 2))
+    return density > 0.6
+
+
+def _finish(rng, caption: str, background: np.ndarray, regions: list[Region], period: int) -> Scene:
+    """The scene with each region's looping texture and palette."""
     textures = [looping_waves(rng, r.velocity, period) for r in regions]
     palettes = [_palette(r.name) for r in regions]
-    caption = _caption(rng, regions)
     return Scene(caption, background.astype(np.uint8), regions, textures, palettes, period)
 
 
@@ -129,6 +201,9 @@ def _water_region(rng, kind, rows, cols, horizon, height, width) -> Region:
         half = width * rng.uniform(0.06, 0.12)
         mask = (np.abs(cols - center[:, None]) < half) & (rows > horizon * rng.uniform(0.5, 0.9))
         return Region("waterfall", mask, (0.0, speed))
+    if kind == "sea":
+        line = horizon + (height - horizon) * 0.08 + height * 0.006 * _wave1d(rng, cols[0], width)
+        return Region("sea", rows > line[None, :], (float(rng.choice([-1.0, 1.0])) * speed * 0.4, 0.0))
     shore = horizon + (height - horizon) * (0.35 + 0.1 * _wave1d(rng, cols[0], width))
     return Region("lake", rows > shore[None, :], (float(rng.choice([-1.0, 1.0])) * speed * 0.4, 0.0))
 
@@ -163,17 +238,24 @@ def _palette(name: str) -> tuple[np.ndarray, np.ndarray]:
     """Dark and light colours (float32 (3,)) for a region's texture."""
     if name == "clouds":
         return np.array([200, 205, 215], np.float32), np.array([250, 250, 252], np.float32)
+    if name == "sky":
+        return np.array([95, 145, 215], np.float32), np.array([235, 240, 250], np.float32)
+    if name == "sea":
+        return np.array([10, 45, 100], np.float32), np.array([90, 150, 200], np.float32)
     return np.array([20, 60, 120], np.float32), np.array([150, 200, 235], np.float32)
 
 
-_PHRASE = {"river": "a river flowing", "waterfall": "a waterfall falling", "lake": "a lake rippling"}
+_PHRASE = {"river": "a river flowing", "waterfall": "a waterfall falling", "lake": "a lake rippling",
+           "sea": "a sea rolling", "clouds": "clouds drifting", "sky": "a sky drifting"}
 
 
-def _caption(rng, regions: list[Region]) -> str:
+def _motion_phrase(region: Region) -> str:
+    """"<the region> <moving> <the nearest of the 12 directions>"."""
+    nearest = min(DIRECTIONS, key=lambda d: angle_difference(d.center, region.angle))
+    return f"{_PHRASE[region.name]} {nearest.name}"
+
+
+def _caption(regions: list[Region]) -> str:
     """A caption naming the water element, its direction and the clouds."""
-    from stages.text.directions import DIRECTIONS, angle_difference
-
-    water = regions[0]
-    nearest = min(DIRECTIONS, key=lambda d: angle_difference(d.center, water.angle))
-    caption = f"{_PHRASE[water.name]} {nearest.name} between green hills"
+    caption = f"{_motion_phrase(regions[0])} between green hills"
     return caption + (" under drifting clouds" if len(regions) > 1 else " under a clear sky")
