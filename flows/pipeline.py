@@ -77,3 +77,6 @@ FLOWS = {
 from flows.twin_flows import TWIN_FLOWS  # noqa: E402  (rewrite, twins, attention)
 
 FLOWS.update(TWIN_FLOWS)
+from flows.masks import MASK_FLOWS  # noqa: E402  (train_segment, mask)
+
+FLOWS.update(MASK_FLOWS)

@@ -209,8 +209,8 @@ def missing_weights(what: str, repo_id: str, local_dir: str | None, reason: str)
     """The error for real segmenter weights that cannot be read: what to put where."""
     where = f"in {local_dir}" if local_dir else f"in the Hugging Face cache ({repo_id})"
     return InputError(
-        f"{what} weights not found {where} ({reason}): put a transformers folder (config.json, model.safetensors, "
-        f"preprocessor_config.json) there and set mask.local_dir (or --segmenter-dir) to it, or run "
+        f"{what} weights not found {where} ({reason}): put a transformers folder (config.json, model.safetensors and "
+        f"the processor's files, as save_pretrained writes them) there and set mask.local_dir (or --segmenter-dir) to it, or run "
         f"`hf download {repo_id}` on a machine with network access and copy ~/.cache/huggingface here; "
         "the offline segmenter 'synthetic' needs no download")
 
