@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "flows.cli.animate",
     "flows.cli.pipeline",
     "flows.cli.evaluate",
+    "flows.cli.mask",
     "flows.cli.mturk",
     "flows.cli.rewrite",
     "flows.cli.twins",

@@ -1,0 +1,154 @@
+"""Selection (method §5): keep the parts of Ā's clusters that the segmentation of the realistic twin covers.
+
+A cluster part is kept when the segmentation covers at least ``overlap`` of its pixels (``class_overlap``
+overrides it per class: 0.9 for waterfalls), judged by the threshold of the class the segmentation gives
+most of its covered pixels. The kept parts are upsampled (nearest) to the image size, optionally eroded,
+and every connected part of the result keeps its class, so a waterfall and the lake below it can move
+differently. Following the clusters, not the segmentation, fixes the boundary misalignment between twins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from stages.errors import InputError
+from stages.masks.clustering import cluster_attention, connected_parts
+from stages.masks.segmenters import Segmentation, Segmenter, Vocabulary
+
+DEFAULT_CLUSTERS = {"kmeans": 10, "spectral": 5}
+"""Clusters per method when ``n_clusters`` is auto (the authors' configs; the paper says 10)."""
+
+
+@dataclass(frozen=True)
+class MaskOptions:
+    """Knobs of clustering and selection (params.yaml ``mask``)."""
+
+    method: str = "kmeans"
+    """kmeans or spectral."""
+    n_clusters: int | str = "auto"
+    """Clusters of Ā's rows; auto = 10 for kmeans, 5 for spectral. Thin structures need more."""
+    seed: int = 0
+    """Seed of the clustering."""
+    overlap: float = 0.7
+    """A cluster part is kept when the segmentation covers at least this fraction of its pixels."""
+    class_overlap: dict = field(default_factory=lambda: {"waterfall": 0.9})
+    """Per-class thresholds replacing ``overlap`` for parts the segmentation gives that class."""
+    erode: int = 5
+    """Side of the square erosion kernel applied to the image-size mask, pixels; 0 = no erosion."""
+
+    def clusters(self) -> int:
+        """The number of clusters, ``auto`` resolved by method."""
+        if self.n_clusters == "auto":
+            if self.method not in DEFAULT_CLUSTERS:
+                raise InputError(f"unknown clustering method {self.method!r}; methods: {', '.join(DEFAULT_CLUSTERS)}")
+            return DEFAULT_CLUSTERS[self.method]
+        if isinstance(self.n_clusters, bool) or not isinstance(self.n_clusters, int):
+            raise InputError(f"mask.n_clusters must be a whole number or auto, got {self.n_clusters!r}")
+        return self.n_clusters
+
+
+@dataclass
+class MaskResult:
+    """The region mask and how it was chosen.
+
+    mask: bool (H, W); classes: int32 (H, W), index into ``class_names`` of every mask pixel, −1 elsewhere;
+    clusters / parts: int32 (h, w) on the attention grid; segmentation: what the segmenter said;
+    part_records: one dict per cluster part (overlap, class, threshold, kept); regions: one dict per
+    connected part of the mask (id, class, pixels, box [x0, y0, x1, y1]); region_ids: int32 (H, W), 1… for
+    the regions, 0 outside the mask.
+    """
+
+    mask: np.ndarray
+    classes: np.ndarray
+    class_names: tuple[str, ...]
+    clusters: np.ndarray
+    parts: np.ndarray
+    segmentation: Segmentation
+    part_records: list[dict]
+    regions: list[dict]
+    region_ids: np.ndarray
+
+
+def upsample_nearest(grid_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A (h, w) map repeated to (H, W) = ``size`` by nearest-neighbour sampling (pixel centres)."""
+    rows = (np.arange(size[0]) * grid_map.shape[0]) // size[0]
+    cols = (np.arange(size[1]) * grid_map.shape[1]) // size[1]
+    return grid_map[rows][:, cols]
+
+
+def judge_parts(parts: np.ndarray, clusters: np.ndarray, segmentation: Segmentation,
+                options: MaskOptions) -> list[dict]:
+    """One record per cluster part: its cluster, pixels, the fraction the segmentation covers, the class it
+    gives most of them, that class's threshold and whether the part is kept."""
+    size = segmentation.labels.shape
+    upsampled = upsample_nearest(parts, size).ravel()
+    labels = segmentation.labels.ravel()
+    records = []
+    for part in range(int(parts.max()) + 1):
+        inside = labels[upsampled == part]
+        covered = inside[inside >= 0]
+        overlap = covered.size / max(inside.size, 1)
+        name = segmentation.classes[int(np.bincount(covered).argmax())] if covered.size else None
+        threshold = float(options.class_overlap.get(name, options.overlap))
+        cluster = int(clusters[parts == part][0])
+        records.append({"part": part, "cluster": cluster, "pixels": int(inside.size),
+                        "overlap": round(float(overlap), 4), "class": name, "threshold": threshold,
+                        "kept": bool(covered.size and overlap >= threshold)})
+    return records
+
+
+def select_mask(clusters: np.ndarray, segmentation: Segmentation, options: MaskOptions,
+                region: str) -> MaskResult:
+    """The image-size mask of the cluster parts the segmentation covers (module docstring).
+
+    clusters: int (h, w) cluster labels on the attention grid; segmentation at the image size (H, W).
+    InputError when no part is covered enough (or the erosion removes every pixel).
+    """
+    parts = connected_parts(clusters)
+    records = judge_parts(parts, clusters, segmentation, options)
+    kept = [record for record in records if record["kept"]]
+    if not kept:
+        raise InputError(f"no cluster overlaps the {region} segmentation by ≥ {options.overlap:.0%}: try another "
+                         "segmenter, more clusters (mask.n_clusters) or a lower mask.overlap")
+    names = tuple(dict.fromkeys(record["class"] for record in kept))
+    grid_classes = np.full(parts.shape, -1, np.int32)
+    for record in kept:
+        grid_classes[parts == record["part"]] = names.index(record["class"])
+    classes = upsample_nearest(grid_classes, segmentation.labels.shape)
+    mask = classes >= 0
+    if options.erode > 1:
+        mask = cv2.erode(mask.astype(np.uint8), np.ones((options.erode, options.erode), np.uint8)).astype(bool)
+        if not mask.any():
+            raise InputError(f"the {region} mask is empty after a {options.erode}x{options.erode} erosion: "
+                             "lower mask.erode")
+    classes = np.where(mask, classes, -1).astype(np.int32)
+    regions, region_ids = connected_regions(classes, names)
+    return MaskResult(mask, classes, names, clusters, parts, segmentation, records, regions, region_ids)
+
+
+def connected_regions(classes: np.ndarray, names: tuple[str, ...]) -> tuple[list[dict], np.ndarray]:
+    """The 8-connected parts of each class of ``classes`` (int (H, W), −1 = none) → their records and an
+    id map int32 (H, W) (1… for the parts, 0 elsewhere)."""
+    ids = np.zeros(classes.shape, np.int32)
+    regions = []
+    for index, name in enumerate(names):
+        count, components, stats, _ = cv2.connectedComponentsWithStats((classes == index).astype(np.uint8),
+                                                                       connectivity=8)
+        for component in range(1, count):
+            x, y, width, height, pixels = (int(v) for v in stats[component])
+            ids[components == component] = len(regions) + 1
+            regions.append({"id": len(regions) + 1, "class": name, "pixels": pixels,
+                            "box": [x, y, x + width, y + height]})
+    return regions, ids
+
+
+def region_mask(attention: np.ndarray, grid: tuple[int, int], image: np.ndarray, segmenter: Segmenter,
+                vocabulary: Vocabulary, options: MaskOptions) -> MaskResult:
+    """Cluster Ā (float (h·w, h·w) over the ``grid``), segment ``image`` (uint8 (H, W, 3), the realistic
+    twin) for ``vocabulary`` and select the covered cluster parts."""
+    clusters = cluster_attention(attention, grid, options.clusters(), options.method, options.seed)
+    segmentation = segmenter.segment(image, vocabulary)
+    return select_mask(clusters, segmentation, options, vocabulary.region)
