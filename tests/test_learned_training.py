@@ -25,7 +25,7 @@ def scenes(tmp_path_factory):
 
 def test_an_interrupted_training_resumes_from_its_last_state(scenes, tmp_path, monkeypatch):
     section = dict(LOOP, iterations=6)
-    first = FlowTraining(scenes, section, None, tmp_path)
+    first = FlowTraining(scenes, section, tmp_path)
     original_step, calls = first.step, []
 
     def crash_at_five(batch, iteration):
@@ -38,7 +38,7 @@ def test_an_interrupted_training_resumes_from_its_last_state(scenes, tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         first.run()
     assert calls == [0, 1, 2, 3] and (tmp_path / "state.pt").is_file()
-    second = FlowTraining(scenes, section, None, tmp_path)
+    second = FlowTraining(scenes, section, tmp_path)
     resumed_step, resumed = second.step, []
     monkeypatch.setattr(second, "step", lambda batch, i: resumed.append(i) or resumed_step(batch, i))
     metrics = second.run()
@@ -47,7 +47,7 @@ def test_an_interrupted_training_resumes_from_its_last_state(scenes, tmp_path, m
     with (tmp_path / "losses.csv").open() as stream:
         assert [int(row["step"]) for row in csv.DictReader(stream)] == [1, 2, 3, 4, 5, 6]
     # another configuration does not pick up this state
-    other = FlowTraining(scenes, dict(section, lr_g=1e-5), None, tmp_path)
+    other = FlowTraining(scenes, dict(section, lr_g=1e-5), tmp_path)
     assert not other.trainer.load_state()
 
 
@@ -61,7 +61,7 @@ def test_precision_choices():
 
 
 def test_flow_training_runs_in_bfloat16(scenes, tmp_path):
-    training = FlowTraining(scenes, dict(LOOP, iterations=2, precision="bfloat16"), None, tmp_path)
+    training = FlowTraining(scenes, dict(LOOP, iterations=2, precision="bfloat16"), tmp_path)
     losses = training.step(next(iter(torch.utils.data.DataLoader(training.train_set, batch_size=2))), 0)
     assert {"d", "gan", "feature_matching", "epe_px"} <= set(losses) and all(np.isfinite(list(losses.values())))
     assert np.isfinite(training.run()["epe"])
@@ -82,13 +82,13 @@ def test_directional_flow_network_learns_the_direction(scenes, tmp_path):
     # must beat predicting zero flow and predicting the training set's mean flow.
     section = dict(LOOP, iterations=80, batch_size=4, crop=32, conditioning="hint", gan_weight=0,
                    feature_matching_weight=0, lr_g=2e-3, ema_decay=0.9, checkpoint_every=1000, log_every=20)
-    metrics = FlowTraining(scenes, section, None, tmp_path).run()
+    metrics = FlowTraining(scenes, section, tmp_path).run()
     assert metrics["epe"] < 0.7 * metrics["epe_zero"]
     assert metrics["epe"] < metrics["epe_mean"]
 
 
 def test_a_misspelt_training_setting_is_refused_with_its_name(scenes, tmp_path):
     with pytest.raises(InputError, match=r"unknown key\(s\) iteratoins in params section 'train_flow'"):
-        FlowTraining(scenes, dict(LOOP, iteratoins=5), None, tmp_path)
+        FlowTraining(scenes, dict(LOOP, iteratoins=5), tmp_path)
     with pytest.raises(InputError, match=r"unknown key\(s\) lr in params section 'train_frame'"):
         FrameTraining(scenes, dict(LOOP, lr=0.1), tmp_path)

@@ -1,10 +1,10 @@
-"""Caption embeddings for G_flow's cross-attention: the text encoder of the active diffusion profile.
+"""Caption embeddings for G_flow's cross-attention, from a text encoder of G_flow's own choosing.
 
-The profile is the ``models`` section of params.yaml (``stages.diffusion.models``): ``tiny`` and ``sd-random`` use the
-randomly initialised CLIP text transformer that the twin-generation stage builds for the same
-``init_seed`` (so the same captions give the same embeddings there and here); ``sd14`` / ``sd15`` read
-Stable Diffusion's CLIP tokenizer and text encoder from ``local_dir`` or the Hugging Face cache, without the
-UNet and VAE, never from the network.
+G_flow's training section names it (``train_flow.text_encoder``, independent of the diffusion profile of the
+twins) and the checkpoint records it. ``tiny`` and ``sd-random`` use the randomly initialised CLIP text
+transformer that ``stages.diffusion.models`` builds for those profiles and ``init_seed``; ``sd14`` / ``sd15``
+read Stable Diffusion's CLIP tokenizer and text encoder from ``local_dir`` or the Hugging Face cache,
+without the UNet and VAE, never from the network.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ TOKENS = 77  # CLIP's context length
 
 @dataclass(frozen=True)
 class TextEncoderOptions:
-    """Which text encoder embeds the captions (the parts of params.yaml ``models`` that decide it)."""
+    """Which text encoder embeds the captions."""
 
     profile: str = "tiny"
     """tiny, sd-random, sd14 or sd15."""
@@ -30,12 +30,6 @@ class TextEncoderOptions:
     """Diffusers-format Stable Diffusion folder (real profiles); None: the Hugging Face cache."""
     init_seed: int = 0
     """Seed of the random profiles' weights."""
-
-    @classmethod
-    def from_params(cls, models: dict | None) -> "TextEncoderOptions":
-        """Options from the ``models`` section of params.yaml (missing keys take the defaults)."""
-        models = models or {}
-        return cls(str(models.get("profile", "tiny")), models.get("local_dir"), int(models.get("init_seed", 0)))
 
     def to_dict(self) -> dict:
         """JSON-able form (recorded in checkpoints)."""
@@ -60,7 +54,7 @@ def _encoder(options: TextEncoderOptions) -> tuple[object, torch.nn.Module]:
                                                      f"{folder} lacks a readable tokenizer/text_encoder")) from error
     else:
         profiles = ", ".join((*RANDOM_PROFILES, *REAL_MODELS))
-        raise InputError(f"unknown model profile {options.profile!r}; choose one of {profiles}")
+        raise InputError(f"unknown text encoder {options.profile!r} (train_flow.text_encoder); choose one of {profiles}")
     return tokenizer, model.float().eval().requires_grad_(False)
 
 
