@@ -1,6 +1,7 @@
 """Training loops: resuming after an interruption, precision settings, and learning on tiny scenes."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -8,7 +9,9 @@ import torch
 
 from learned_helpers import write_scenes
 from stages.errors import InputError
+from stages.learned.inference import FlowPredictor
 from stages.learned.losses import find_vgg16_weights
+from stages.learned.text import TextEncoderOptions
 from stages.learned.train_flow import FlowTraining
 from stages.learned.train_frame import FrameTraining
 from stages.learned.training import resolve_precision
@@ -43,12 +46,35 @@ def test_an_interrupted_training_resumes_from_its_last_state(scenes, tmp_path, m
     monkeypatch.setattr(second, "step", lambda batch, i: resumed.append(i) or resumed_step(batch, i))
     metrics = second.run()
     assert resumed == [4, 5] and second.trainer.iteration == 6
-    assert {"epe", "epe_zero", "epe_mean", "speed_outside"} <= set(metrics)
+    assert {"epe", "epe_zero", "epe_mean", "epe_caption_direction", "speed_outside"} <= set(metrics)
     with (tmp_path / "losses.csv").open() as stream:
         assert [int(row["step"]) for row in csv.DictReader(stream)] == [1, 2, 3, 4, 5, 6]
     # another configuration does not pick up this state
     other = FlowTraining(scenes, dict(section, lr_g=1e-5), tmp_path)
     assert not other.trainer.load_state()
+
+
+def test_psnr_of_a_uniform_error_and_inside_a_region():
+    from stages.evaluation.video_metrics import psnr
+
+    frames, reference = np.full((2, 4, 5, 3), 110, np.uint8), np.full((2, 4, 5, 3), 100, np.uint8)
+    assert psnr(frames, reference) == pytest.approx(20 * np.log10(255 / 10))
+    region = np.zeros((4, 5), bool)
+    region[1:3, 1:4] = True
+    frames[:, ~region] = 0  # errors outside the region do not count
+    assert psnr(frames, reference, region) == pytest.approx(20 * np.log10(255 / 10))
+    assert psnr(reference / 255, reference / 255 + 0.1, peak=1.0) == pytest.approx(20.0)
+
+
+def test_the_flow_network_keeps_its_own_text_encoder(scenes, tmp_path):
+    # the train_flow section alone names G_flow's caption encoder (the twins' models.profile plays no part)
+    training = FlowTraining(scenes, dict(LOOP, iterations=1, text_encoder="tiny"), tmp_path)
+    assert training.text == TextEncoderOptions("tiny", None, direction_token=True)
+    record = json.loads((training.export(tmp_path / "model", training.validate()) / "g_flow.json").read_text())
+    assert record["text_encoder"]["profile"] == "tiny" and record["config"]["caption_direction"]
+    assert FlowPredictor(tmp_path / "model").text == training.text  # inference embeds captions the same way
+    with pytest.raises(InputError, match="unknown text encoder 'sd99'"):
+        FlowTraining(scenes, dict(LOOP, text_encoder="sd99"), tmp_path)
 
 
 def test_precision_choices():

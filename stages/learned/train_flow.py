@@ -2,7 +2,9 @@
 
 Held-out metrics, in pixels per frame inside the masks (pixel-weighted over the validation clips):
 ``epe`` of G_flow, ``epe_zero`` of predicting zero flow, ``epe_mean`` of predicting the training set's mean
-flow vector, and ``speed_outside`` — G_flow's mean speed outside the masks, which should be about zero.
+flow vector, ``epe_caption_direction`` of moving the whole mask uniformly in the direction its caption names
+(``stages.text.directions``; zero flow where it names none) at the training set's mean speed, and
+``speed_outside`` — G_flow's mean speed outside the masks, which should be about zero.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from stages.learned.flow_net import FLOW_PRESETS, FlowNet, FlowNetConfig
 from stages.learned.layers import MultiScaleDiscriminator
 from stages.learned.losses import (endpoint_error, feature_matching_loss, lsgan_discriminator_loss,
                                    lsgan_generator_loss)
-from stages.learned.text import TextEncoderOptions, encode_captions, text_width
+from stages.learned.text import TextEncoderOptions, caption_direction, encode_captions, text_width
 from stages.learned.training import GanTraining, as_batch, to_device
 from stages.errors import InputError
 from stages.options import pick
@@ -38,6 +40,9 @@ class FlowTrainingOptions(StageDataOptions):
     sd14 or sd15 (Stable Diffusion's CLIP text encoder). Recorded in the checkpoint, so inference keeps it."""
     text_encoder_dir: str | None = None
     """Diffusers-format Stable Diffusion folder holding the sd14/sd15 text encoder; None: the Hugging Face cache."""
+    caption_direction: bool = True
+    """Text variant: the direction the caption names also enters every SPADE block, as a 2-channel map over
+    the mask (carried by the embedding's direction token, ``stages.learned.text``)."""
     hint_smoothness: float = 0.25
     epe_weight: float = 10.0
     gan_weight: float = 1.0
@@ -52,22 +57,26 @@ class FlowTrainingOptions(StageDataOptions):
 
     def text_options(self) -> TextEncoderOptions | None:
         """The caption encoder of the text variant; None for the directional one."""
-        return TextEncoderOptions(self.text_encoder, self.text_encoder_dir) if self.conditioning == "text" else None
+        if self.conditioning != "text":
+            return None
+        return TextEncoderOptions(self.text_encoder, self.text_encoder_dir, direction_token=self.caption_direction)
 
     def clip_extras(self) -> dict:
         return {"hint": self.conditioning == "hint", "hint_smoothness": self.hint_smoothness}
 
 
-def training_mean_flow(dataset: EulerianClips, threshold: float, limit: int = MEAN_FLOW_CLIPS) -> np.ndarray:
-    """Mean flow vector (2,) in pixels per frame over the moving pixels of (up to ``limit``) training clips."""
+def training_motion(dataset: EulerianClips, threshold: float, limit: int = MEAN_FLOW_CLIPS) -> tuple[np.ndarray, float]:
+    """Mean flow vector (2,) and mean speed, pixels per frame, over the moving pixels of (up to ``limit``)
+    training clips."""
     chosen = range(0, len(dataset), max(1, len(dataset) // limit))[:limit]
-    total, count = np.zeros(2), 0
+    total, speed, count = np.zeros(2), 0.0, 0
     for index in chosen:
         flow = dataset.load_clip(index)["flow"]  # resized as training sees it
         mask = motion_mask(flow, threshold)
         total += flow[:, mask].sum(axis=1)
+        speed += float(np.hypot(*flow[:, mask]).sum())
         count += int(mask.sum())
-    return total / max(count, 1)
+    return total / max(count, 1), speed / max(count, 1)
 
 
 class FlowTraining(GanTraining):
@@ -84,9 +93,10 @@ class FlowTraining(GanTraining):
                              "or captions.txt, or train the directional variant (conditioning: hint)")
         width = text_width(self.text) if self.text else 0
         self.config = FlowNetConfig(**FLOW_PRESETS[self.options.network], conditioning=self.options.conditioning,
-                                    text_width=width or FlowNetConfig.text_width)
+                                    text_width=width or FlowNetConfig.text_width,
+                                    caption_direction=bool(self.text and self.text.direction_token))
         self.setup(self._networks)
-        self.mean_flow = training_mean_flow(self.train_set, self.options.mask_threshold)
+        self.mean_flow, self.mean_speed = training_motion(self.train_set, self.options.mask_threshold)
 
     def _networks(self) -> tuple[FlowNet, MultiScaleDiscriminator]:
         """A fresh G_flow (its caption standardisation fitted to the training captions) and its discriminators."""
@@ -140,7 +150,7 @@ class FlowTraining(GanTraining):
 
     def validate(self) -> dict[str, float]:
         """Held-out EPEs (pixels per frame) of the averaged generator inside the masks, and its mean speed outside."""
-        sums = dict(epe=0.0, epe_zero=0.0, epe_mean=0.0, speed_outside=0.0)
+        sums = dict(epe=0.0, epe_zero=0.0, epe_mean=0.0, epe_caption_direction=0.0, speed_outside=0.0)
         inside = outside = 0.0
         mean = torch.tensor(self.mean_flow, dtype=torch.float32, device=self.trainer.device).view(1, 2, 1, 1)
         for index in range(len(self.validation_set)):
@@ -152,6 +162,9 @@ class FlowTraining(GanTraining):
             sums["epe"] += float(endpoint_error(predicted, flow, mask)) * moving
             sums["epe_zero"] += float(endpoint_error(torch.zeros_like(flow), flow, mask)) * moving
             sums["epe_mean"] += float(endpoint_error(mean.expand_as(flow), flow, mask)) * moving
+            uniform = torch.tensor(np.multiply(caption_direction(batch["caption"][0]), self.mean_speed), dtype=torch.float32,
+                                   device=flow.device).view(1, 2, 1, 1).expand_as(flow)
+            sums["epe_caption_direction"] += float(endpoint_error(uniform, flow, mask)) * moving
             sums["speed_outside"] += float(endpoint_error(predicted, torch.zeros_like(flow), 1 - mask)) * still
             inside, outside = inside + moving, outside + still
         metrics = {k: v / max(outside if k == "speed_outside" else inside, 1.0) for k, v in sums.items()}
