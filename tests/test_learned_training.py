@@ -77,6 +77,16 @@ def test_the_flow_network_keeps_its_own_text_encoder(scenes, tmp_path):
         FlowTraining(scenes, dict(LOOP, text_encoder="sd99"), tmp_path)
 
 
+def test_the_cosine_schedule_takes_the_learning_rates_from_their_value_to_zero():
+    from stages.learned.training import LoopOptions
+
+    cosine = LoopOptions.from_params({"iterations": 100, "lr_schedule": "cosine"})
+    assert [cosine.lr_factor(i) for i in (0, 50, 100)] == pytest.approx([1.0, 0.5, 0.0], abs=1e-12)
+    assert LoopOptions.from_params({"iterations": 100}).lr_factor(99) == 1.0
+    with pytest.raises(InputError, match="lr_schedule must be constant or cosine"):
+        LoopOptions.from_params({"lr_schedule": "linear"})
+
+
 def test_precision_choices():
     assert resolve_precision("auto", torch.device("cpu")) is None
     assert resolve_precision("bfloat16", torch.device("cpu")) == torch.bfloat16

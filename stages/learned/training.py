@@ -16,6 +16,7 @@ import contextlib
 import copy
 import csv
 import json
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,9 @@ class LoopOptions:
     """Adam learning rate of the generator."""
     lr_d: float = 4e-4
     """Adam learning rate of the discriminators (two time-scale update rule: faster than the generator)."""
+    lr_schedule: str = "constant"
+    """constant, or cosine: both learning rates follow half a cosine from their value down to 0 at the last
+    iteration (large early steps, fine late ones)."""
     beta1: float = 0.5
     beta2: float = 0.999
     validate_every: int = 100
@@ -68,7 +72,16 @@ class LoopOptions:
     @classmethod
     def from_params(cls, section: dict) -> "LoopOptions":
         """Options from a params.yaml section, taking the keys it names."""
-        return pick(cls, section)
+        options = pick(cls, section)
+        if options.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"lr_schedule must be constant or cosine, got {options.lr_schedule!r}")
+        return options
+
+    def lr_factor(self, iteration: int) -> float:
+        """The learning rates' multiplier at ``iteration`` (0-based) of ``iterations``."""
+        if self.lr_schedule == "constant":
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * iteration / max(self.iterations, 1)))
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
@@ -147,6 +160,7 @@ class Trainer:
                  optimizers: dict[str, torch.optim.Optimizer], signature: str):
         self.options, self.work_dir, self.signature = options, Path(work_dir), signature
         self.modules, self.optimizers = modules, optimizers
+        self.base_lr = {name: [group["lr"] for group in o.param_groups] for name, o in optimizers.items()}
         self.device = resolve_device(options.device)
         self.precision = resolve_precision(options.precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
@@ -207,6 +221,7 @@ class Trainer:
         while self.iteration < self.options.iterations:
             for module in self.modules.values():
                 module.train()
+            self._schedule_learning_rates()
             losses = step(to_device(next(batches), self.device), self.iteration)
             self.scaler.update()
             self.iteration += 1
@@ -226,6 +241,13 @@ class Trainer:
         validation_log.append(self.iteration, metrics)
         self.save_state()
         return metrics
+
+    def _schedule_learning_rates(self) -> None:
+        """Set each optimiser's learning rates for the current iteration (a function of it: resumes exactly)."""
+        factor = self.options.lr_factor(self.iteration)
+        for name, optimizer in self.optimizers.items():
+            for group, base in zip(optimizer.param_groups, self.base_lr[name]):
+                group["lr"] = base * factor
 
     def _validate(self, validate: Callable[[], dict[str, float]]) -> dict[str, float]:
         for module in self.modules.values():
