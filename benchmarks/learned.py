@@ -100,7 +100,7 @@ def main() -> None:
         for preset in presets:
             loop = dict(network=preset, crop=TRAINING_CROP[preset], batch_size=args.batch, device=str(device),
                         iterations=args.steps + 1, precision="auto")
-            flow_training = FlowTraining(data, loop, None, Path(folder) / f"work_flow_{preset}")
+            flow_training = FlowTraining(data, loop, Path(folder) / f"work_flow_{preset}")
             flow_rate = training_throughput(flow_training, args.batch, args.steps)
             frame_training = FrameTraining(data, loop, Path(folder) / f"work_frame_{preset}")
             frame_rate = training_throughput(frame_training, args.batch, args.steps)

@@ -55,8 +55,8 @@ def publish(work: Path, metrics: dict, metrics_path: str | Path, plots_dir: str 
 def train_flow_network(params: dict, out_dir: str | Path, metrics_path: str | Path, plots_dir: str | Path) -> dict:
     """Train G_flow per ``params["train_flow"]`` (data folder in its ``data`` key) → held-out metrics."""
     section = params["train_flow"]
-    work = work_dir("g_flow", section, params.get("models"), section["data"], params["run"]["store"])
-    training = FlowTraining(section["data"], section, params.get("models"), work)
+    work = work_dir("g_flow", section, None, section["data"], params["run"]["store"])
+    training = FlowTraining(section["data"], section, work)
     metrics = training.run()
     training.export(out_dir, metrics)
     publish(work, metrics, metrics_path, plots_dir, "train_flow")

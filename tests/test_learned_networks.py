@@ -39,6 +39,35 @@ def test_the_caption_changes_the_flow():
     assert (a - b).abs().max() > 1e-4
 
 
+def test_the_caption_direction_token_carries_the_named_direction():
+    from stages.learned.text import DIRECTION_TOKEN, TextEncoderOptions, caption_direction, encode_captions
+
+    assert caption_direction("a river flowing from left to right") == pytest.approx((1.0, 0.0))
+    assert caption_direction("a waterfall falling downwards") == pytest.approx((0.0, 1.0))  # image y grows down
+    assert caption_direction("a calm lake") == (0.0, 0.0)
+    captions = ["a river flowing right to left", "a calm lake"]
+    plain = encode_captions(captions, TextEncoderOptions())
+    marked = encode_captions(captions, TextEncoderOptions(direction_token=True))
+    torch.testing.assert_close(marked[:, :DIRECTION_TOKEN], plain[:, :DIRECTION_TOKEN])
+    expected = torch.zeros(2, marked.shape[-1])
+    expected[0, 0] = -1.0
+    torch.testing.assert_close(marked[:, DIRECTION_TOKEN], expected, atol=1e-6, rtol=0)
+
+
+def test_the_caption_direction_enters_the_conditioning_map_inside_the_mask():
+    torch.manual_seed(2)
+    net = FlowNet(FlowNetConfig(**SMALL_FLOW, text_width=8, caption_direction=True))
+    assert net.config.condition_channels == 4 + SMALL_FLOW["pooled_text"] + 2
+    seen = []
+    net.stem.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    text, mask = torch.randn(1, 77, 8), torch.zeros(1, 1, 16, 16)
+    text[0, -1, :2] = torch.tensor([0.6, -0.8])
+    mask[..., 4:9, 2:7] = 1
+    net(torch.rand(1, 3, 16, 16), mask, text=text)
+    direction = seen[0][0, 4:6]  # after RGB and mask, before the pooled caption
+    torch.testing.assert_close(direction, torch.tensor([0.6, -0.8]).view(2, 1, 1) * mask[0])
+
+
 def test_a_new_cross_attention_block_is_the_identity():
     block = CrossAttentionBlock(16, 8, heads=2)
     x = torch.randn(2, 16, 5, 7)

@@ -3,6 +3,8 @@
 Inputs: frames uint8 (N, H, W, 3); the input image uint8 (H, W, 3) the video was made from; the moving
 region, bool (H, W), True where things may move. Intensities are on the 0–255 scale throughout.
 
+- ``psnr``: PSNR of frames against reference frames, optionally inside a region;
+
 - ``static_rmse``: RMSE between each frame and the input over the static region, averaged over frames
   (StyleCineGAN's static-consistency RMSE);
 - ``static_ms_ssim``: MS-SSIM between each frame and the input, over windows lying wholly in the static
@@ -132,6 +134,16 @@ def ms_ssim(x: np.ndarray, y: np.ndarray, region: np.ndarray | None = None, max_
 def _chunks(count: int, size: int = FRAME_CHUNK) -> list[slice]:
     """Slices cutting ``count`` frames into chunks (bounds memory on long, large videos)."""
     return [slice(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def psnr(frames: np.ndarray, reference: np.ndarray, region: np.ndarray | None = None, peak: float = 255.0) -> float:
+    """PSNR in dB of ``frames`` against ``reference`` (same shape: (N, H, W, 3), or (H, W, 3) for one
+    picture), the squared error pooled over all frames and channels of the ``region`` pixels (bool (H, W);
+    None: all). ``peak``: the largest intensity (255 for uint8, 1 for images in [0, 1])."""
+    if region is not None:
+        frames, reference = frames[..., region, :], reference[..., region, :]
+    error = np.asarray(frames, np.float64) - np.asarray(reference, np.float64)
+    return float(10 * np.log10(peak**2 / max(float(np.mean(error**2)), 1e-10)))
 
 
 def static_rmse(frames: np.ndarray, image: np.ndarray, static: np.ndarray) -> float:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stages.errors import InputError
-from stages.learned.text import TOKENS
+from stages.learned.text import DIRECTION_TOKEN, TOKENS
 from stages.learned.layers import CrossAttentionBlock, SPADEResBlock, TextPooling, group_count
 
 
@@ -36,6 +36,9 @@ class FlowNetConfig:
     pooled_text: int = 8
     """Text variant: channels of an attention-pooled caption vector appended to the SPADE conditioning map
     (spatially constant), so every normalisation sees the caption; 0: cross-attention only."""
+    caption_direction: bool = False
+    """Text variant: append the caption's direction (the embedding's direction token, ``stages.learned.text``)
+    over the mask as 2 more channels of the conditioning map."""
 
     def __post_init__(self):
         if self.conditioning not in ("text", "hint"):
@@ -44,8 +47,11 @@ class FlowNetConfig:
 
     @property
     def condition_channels(self) -> int:
-        """Channels of the conditioning map: RGB + mask + the 2-channel hint or the pooled caption."""
-        return 4 + (2 if self.conditioning == "hint" else self.pooled_text)
+        """Channels of the conditioning map: RGB + mask + the 2-channel hint, or the pooled caption (+ the
+        caption's 2-channel direction)."""
+        if self.conditioning == "hint":
+            return 6
+        return 4 + self.pooled_text + (2 if self.caption_direction else 0)
 
     def to_dict(self) -> dict:
         """JSON-able form."""
@@ -111,6 +117,9 @@ class FlowNet(nn.Module):
         elif text is None:
             raise InputError("this G_flow is conditioned on text: give a caption embedding")
         else:
+            if self.config.caption_direction:
+                direction = text[:, DIRECTION_TOKEN, :2].to(image.dtype)
+                parts.append(direction[:, :, None, None] * mask)
             text = ((text - self.text_mean) / self.text_scale).to(image.dtype)
         if text is not None and self.pool_text is not None:
             pooled = self.pool_text(text)

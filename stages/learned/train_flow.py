@@ -2,30 +2,28 @@
 
 Held-out metrics, in pixels per frame inside the masks (pixel-weighted over the validation clips):
 ``epe`` of G_flow, ``epe_zero`` of predicting zero flow, ``epe_mean`` of predicting the training set's mean
-flow vector, and ``speed_outside`` — G_flow's mean speed outside the masks, which should be about zero.
+flow vector, ``epe_caption_direction`` of moving the whole mask uniformly in the direction its caption names
+(``stages.text.directions``; zero flow where it names none) at the training set's mean speed, and
+``speed_outside`` — G_flow's mean speed outside the masks, which should be about zero.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from stages.learned.checkpoint import save_checkpoint
 from stages.learned.data import FLOW_SCALE, EulerianClips, StageDataOptions, mirror_caption, motion_mask
 from stages.learned.flow_net import FLOW_PRESETS, FlowNet, FlowNetConfig
 from stages.learned.layers import MultiScaleDiscriminator
 from stages.learned.losses import (endpoint_error, feature_matching_loss, lsgan_discriminator_loss,
                                    lsgan_generator_loss)
-from stages.learned.text import TextEncoderOptions, encode_captions, text_width
-from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader,
-                                     to_device, update_average)
+from stages.learned.text import TextEncoderOptions, caption_direction, encode_captions, text_width
+from stages.learned.training import GanTraining, as_batch, to_device
 from stages.errors import InputError
-from stages.options import check_keys, pick
+from stages.options import pick
 
 DISCRIMINATOR_FLOW_GAIN = 16.0  # flows / 64 are ~0.02: the discriminators see them ×16, closer to the image's scale
 MEAN_FLOW_CLIPS = 500  # the training mean flow is estimated from at most this many clips
@@ -37,6 +35,14 @@ class FlowTrainingOptions(StageDataOptions):
 
     conditioning: str = "text"
     """text (caption cross-attention) or hint (dense direction hint)."""
+    text_encoder: str = "tiny"
+    """The caption encoder (text variant): tiny or sd-random (randomly initialised CLIP text transformers),
+    sd14 or sd15 (Stable Diffusion's CLIP text encoder). Recorded in the checkpoint, so inference keeps it."""
+    text_encoder_dir: str | None = None
+    """Diffusers-format Stable Diffusion folder holding the sd14/sd15 text encoder; None: the Hugging Face cache."""
+    caption_direction: bool = True
+    """Text variant: the direction the caption names also enters every SPADE block, as a 2-channel map over
+    the mask (carried by the embedding's direction token, ``stages.learned.text``)."""
     hint_smoothness: float = 0.25
     epe_weight: float = 10.0
     gan_weight: float = 1.0
@@ -49,61 +55,60 @@ class FlowTrainingOptions(StageDataOptions):
             raise InputError(f"train_flow.network must be one of {', '.join(FLOW_PRESETS)}, got {options.network!r}")
         return options
 
+    def text_options(self) -> TextEncoderOptions | None:
+        """The caption encoder of the text variant; None for the directional one."""
+        if self.conditioning != "text":
+            return None
+        return TextEncoderOptions(self.text_encoder, self.text_encoder_dir, direction_token=self.caption_direction)
+
     def clip_extras(self) -> dict:
         return {"hint": self.conditioning == "hint", "hint_smoothness": self.hint_smoothness}
 
 
-def training_mean_flow(dataset: EulerianClips, threshold: float, limit: int = MEAN_FLOW_CLIPS) -> np.ndarray:
-    """Mean flow vector (2,) in pixels per frame over the moving pixels of (up to ``limit``) training clips."""
+def training_motion(dataset: EulerianClips, threshold: float, limit: int = MEAN_FLOW_CLIPS) -> tuple[np.ndarray, float]:
+    """Mean flow vector (2,) and mean speed, pixels per frame, over the moving pixels of (up to ``limit``)
+    training clips."""
     chosen = range(0, len(dataset), max(1, len(dataset) // limit))[:limit]
-    total, count = np.zeros(2), 0
+    total, speed, count = np.zeros(2), 0.0, 0
     for index in chosen:
         flow = dataset.load_clip(index)["flow"]  # resized as training sees it
         mask = motion_mask(flow, threshold)
         total += flow[:, mask].sum(axis=1)
+        speed += float(np.hypot(*flow[:, mask]).sum())
         count += int(mask.sum())
-    return total / max(count, 1)
+    return total / max(count, 1), speed / max(count, 1)
 
 
-class FlowTraining:
+class FlowTraining(GanTraining):
     """G_flow, its discriminators and optimisers, with the training step and validation."""
 
-    def __init__(self, data_root: str | Path, section: dict, models: dict | None, work_dir: str | Path):
-        check_keys(section, "train_flow", FlowTrainingOptions, LoopOptions, extra=("data",))
-        self.options = FlowTrainingOptions.from_params(section)
-        self.loop = LoopOptions.from_params(section)
-        self.text = TextEncoderOptions.from_params(models) if self.options.conditioning == "text" else None
-        width = text_width(self.text) if self.text else 0
-        self.config = FlowNetConfig(**FLOW_PRESETS[self.options.network], conditioning=self.options.conditioning,
-                                    text_width=width or FlowNetConfig.text_width)
-        self.train_set = EulerianClips(data_root, "train", self.options.clips(self.options.crop), True, self.loop.seed)
-        self.validation_set = EulerianClips(data_root, "validation", self.options.clips(None), False)
+    section_name, options_type = "train_flow", FlowTrainingOptions
+
+    def __init__(self, data_root: str | Path, section: dict, work_dir: str | Path):
+        super().__init__(data_root, section, work_dir)
+        self.text = self.options.text_options()
         missing = self.train_set.captions_missing() if self.text else []
         if missing:
             raise InputError(f"{len(missing)} training clips have no caption (e.g. {missing[0]}): add captions.json "
                              "or captions.txt, or train the directional variant (conditioning: hint)")
-        torch.manual_seed(self.loop.seed)
-        self.generator = FlowNet(self.config)
+        width = text_width(self.text) if self.text else 0
+        self.config = FlowNetConfig(**FLOW_PRESETS[self.options.network], conditioning=self.options.conditioning,
+                                    text_width=width or FlowNetConfig.text_width,
+                                    caption_direction=bool(self.text and self.text.direction_token))
+        self.setup(self._networks)
+        self.mean_flow, self.mean_speed = training_motion(self.train_set, self.options.mask_threshold)
+
+    def _networks(self) -> tuple[FlowNet, MultiScaleDiscriminator]:
+        """A fresh G_flow (its caption standardisation fitted to the training captions) and its discriminators."""
+        generator = FlowNet(self.config)
         if self.text:
             captions = sorted({c.caption for c in self.train_set.clips})
             captions += [mirror_caption(c) for c in captions]
-            self.generator.fit_text_normaliser(encode_captions(captions, self.text))
+            generator.fit_text_normaliser(encode_captions(captions, self.text))
         small = self.options.network == "small"
         condition_channels = 4 + (2 if self.options.conditioning == "hint" else 0)  # image, mask (, hint)
-        self.discriminator = MultiScaleDiscriminator(condition_channels + 2, width=32 if small else 64,
-                                                     layers=2 if small else 3, scales=2)
-        self.average = copy.deepcopy(self.generator).requires_grad_(False)
-        betas = (self.loop.beta1, self.loop.beta2)
-        signature = json.dumps({"section": section, "models": models, "data": str(data_root)}, sort_keys=True,
-                               default=str)
-        modules = {"g": self.generator, "d": self.discriminator, "average": self.average}
-        self.trainer = Trainer(self.loop, work_dir, modules,
-                               {"g": torch.optim.Adam(self.generator.parameters(), self.loop.lr_g, betas=betas),
-                                "d": torch.optim.Adam(self.discriminator.parameters(), self.loop.lr_d, betas=betas)},
-                               signature)
-        for module in modules.values():
-            module.to(self.trainer.device)
-        self.mean_flow = training_mean_flow(self.train_set, self.options.mask_threshold)
+        return generator, MultiScaleDiscriminator(condition_channels + 2, width=32 if small else 64,
+                                                  layers=2 if small else 3, scales=2)
 
     @property
     def adversarial(self) -> bool:
@@ -139,14 +144,13 @@ class FlowTraining:
                 gan, matching = lsgan_generator_loss(fake), feature_matching_loss(real, fake)
                 loss_g = loss_g + weights.gan_weight * gan + weights.feature_matching_weight * matching
                 losses.update(gan=float(gan.detach()), feature_matching=float(matching.detach()))
-        trainer.optimise(loss_g, "g")
-        update_average(self.average, self.generator, self.loop.ema_decay)
+        self.optimise_generator(loss_g)
         losses["epe_px"] = float(epe.detach()) * FLOW_SCALE
         return losses
 
     def validate(self) -> dict[str, float]:
         """Held-out EPEs (pixels per frame) of the averaged generator inside the masks, and its mean speed outside."""
-        sums = dict(epe=0.0, epe_zero=0.0, epe_mean=0.0, speed_outside=0.0)
+        sums = dict(epe=0.0, epe_zero=0.0, epe_mean=0.0, epe_caption_direction=0.0, speed_outside=0.0)
         inside = outside = 0.0
         mean = torch.tensor(self.mean_flow, dtype=torch.float32, device=self.trainer.device).view(1, 2, 1, 1)
         for index in range(len(self.validation_set)):
@@ -158,6 +162,9 @@ class FlowTraining:
             sums["epe"] += float(endpoint_error(predicted, flow, mask)) * moving
             sums["epe_zero"] += float(endpoint_error(torch.zeros_like(flow), flow, mask)) * moving
             sums["epe_mean"] += float(endpoint_error(mean.expand_as(flow), flow, mask)) * moving
+            uniform = torch.tensor(np.multiply(caption_direction(batch["caption"][0]), self.mean_speed), dtype=torch.float32,
+                                   device=flow.device).view(1, 2, 1, 1).expand_as(flow)
+            sums["epe_caption_direction"] += float(endpoint_error(uniform, flow, mask)) * moving
             sums["speed_outside"] += float(endpoint_error(predicted, torch.zeros_like(flow), 1 - mask)) * still
             inside, outside = inside + moving, outside + still
         metrics = {k: v / max(outside if k == "speed_outside" else inside, 1.0) for k, v in sums.items()}
@@ -166,16 +173,13 @@ class FlowTraining:
 
     def run(self) -> dict[str, float]:
         """Train (resuming when possible) → final held-out metrics."""
-        batches = endless(make_loader(self.train_set, self.loop))
-        description = f"G_flow ({self.options.network}, {self.options.conditioning})"
-        return self.trainer.run(batches, self.step, self.validate, description)
+        return self.fit(self.step, self.validate, f"G_flow ({self.options.network}, {self.options.conditioning})")
 
     def export(self, out_dir: str | Path, metrics: dict) -> Path:
         """Write the (averaged) generator's checkpoint (safetensors + JSON) into ``out_dir``."""
-        return save_checkpoint(out_dir, "g_flow", self.average, self.config.to_dict(),
-                               text_encoder=self.text.to_dict() if self.text else None,
-                               flow_scale=FLOW_SCALE, mask_threshold=self.options.mask_threshold,
-                               hint_smoothness=self.options.hint_smoothness, iterations=self.trainer.iteration,
-                               mean_flow=[float(v) for v in self.mean_flow],
-                               metrics={k: round(v, 6) for k, v in metrics.items()})
+        return super().export(out_dir, "g_flow", self.config.to_dict(), metrics,
+                              text_encoder=self.text.to_dict() if self.text else None, flow_scale=FLOW_SCALE,
+                              mask_threshold=self.options.mask_threshold,
+                              hint_smoothness=self.options.hint_smoothness,
+                              mean_flow=[float(v) for v in self.mean_flow])
 

@@ -9,8 +9,6 @@ frames on the moving region (every ``eval_stride``-th frame, the same frames for
 
 from __future__ import annotations
 
-import copy
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,17 +17,16 @@ import torch
 
 from stages.motion.engine import LoopRenderer
 from stages.errors import InputError
-from stages.options import check_keys, pick
+from stages.options import pick
 from stages.motion.flowfield import mean_flow_angle
 from stages.images import to_uint8
-from stages.learned.checkpoint import save_checkpoint
 from stages.learned.data import EulerianClips, StageDataOptions, motion_mask
 from stages.learned.frame_net import FRAME_PRESETS, FrameNet, FrameNetConfig
 from stages.learned.inference import FlowPredictor, LearnedRenderer
 from stages.learned.layers import MultiScaleDiscriminator
-from stages.learned.losses import lsgan_discriminator_loss, lsgan_generator_loss, make_perceptual_loss, psnr
-from stages.learned.training import (LoopOptions, Trainer, as_batch, endless, make_loader,
-                                     to_device, update_average)
+from stages.evaluation.video_metrics import psnr
+from stages.learned.losses import lsgan_discriminator_loss, lsgan_generator_loss, make_perceptual_loss
+from stages.learned.training import GanTraining, as_batch, to_device
 
 
 @dataclass(frozen=True)
@@ -63,12 +60,6 @@ class FrameTrainingOptions(StageDataOptions):
         return {"frames": True, "feather_px": self.feather_px}
 
 
-def masked_psnr(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
-    """PSNR in dB of uint8 frames (N, H, W, 3) against ``reference`` inside ``mask`` (H, W), MSE pooled over frames."""
-    error = frames[:, mask].astype(np.float64) - reference[:, mask].astype(np.float64)
-    return float(10 * np.log10(255.0**2 / max(float(np.mean(error**2)), 1e-10)))
-
-
 def compare_renderers(model: FrameNet, dataset: EulerianClips, stride: int, feather_px: float,
                       flow_predictor: FlowPredictor | None = None) -> dict[str, float]:
     """Mean PSNR (dB, moving region) of G_frame and of the engine's renderer over ``dataset``'s clips.
@@ -92,35 +83,23 @@ def compare_renderers(model: FrameNet, dataset: EulerianClips, stride: int, feat
             for name, renderer in (("learned", LearnedRenderer(model, image, mask, motion, len(video), feather_px)),
                                    ("renderer", LoopRenderer(image, mask, motion, len(video), feather_px))):
                 frames = np.stack([renderer.frame(n) for n in chosen])
-                scores.setdefault(f"psnr_{name}{suffix}", []).append(masked_psnr(frames, video[chosen], mask))
+                scores.setdefault(f"psnr_{name}{suffix}", []).append(psnr(frames, video[chosen], mask))
     return {name: float(np.mean(values)) for name, values in scores.items()}
 
 
-class FrameTraining:
+class FrameTraining(GanTraining):
     """G_frame, its discriminators, losses and optimisers, with the training step and validation."""
 
+    section_name, options_type = "train_frame", FrameTrainingOptions
+
     def __init__(self, data_root: str | Path, section: dict, work_dir: str | Path):
-        check_keys(section, "train_frame", FrameTrainingOptions, LoopOptions, extra=("data",))
-        self.options = FrameTrainingOptions.from_params(section)
-        self.loop = LoopOptions.from_params(section)
+        super().__init__(data_root, section, work_dir)
         self.config = FrameNetConfig(**FRAME_PRESETS[self.options.network])
-        self.train_set = EulerianClips(data_root, "train", self.options.clips(self.options.crop), True, self.loop.seed)
-        self.validation_set = EulerianClips(data_root, "validation", self.options.clips(None), False)
-        torch.manual_seed(self.loop.seed)
-        self.generator = FrameNet(self.config)
         small = self.options.network == "small"
-        self.discriminator = MultiScaleDiscriminator(3, width=32 if small else 64, layers=2 if small else 3)
         self.perceptual, self.perceptual_name = make_perceptual_loss(self.options.vgg_weights)
-        self.average = copy.deepcopy(self.generator).requires_grad_(False)
-        betas = (self.loop.beta1, self.loop.beta2)
-        signature = json.dumps({"section": section, "data": str(data_root)}, sort_keys=True, default=str)
-        modules = {"g": self.generator, "d": self.discriminator, "average": self.average}
-        self.trainer = Trainer(self.loop, work_dir, modules,
-                               {"g": torch.optim.Adam(self.generator.parameters(), self.loop.lr_g, betas=betas),
-                                "d": torch.optim.Adam(self.discriminator.parameters(), self.loop.lr_d, betas=betas)},
-                               signature)
-        for module in (*modules.values(), self.perceptual):
-            module.to(self.trainer.device)
+        self.setup(lambda: (FrameNet(self.config),
+                            MultiScaleDiscriminator(3, width=32 if small else 64, layers=2 if small else 3)),
+                   self.perceptual)
         self.flow_predictor = (FlowPredictor(self.options.flow_model, self.trainer.device)
                                if self.options.flow_model else None)
 
@@ -166,8 +145,7 @@ class FrameTraining:
                 gan = lsgan_generator_loss(self.discriminator(frame * 2 - 1))
                 loss = loss + weights.gan_weight * gan
                 losses["gan"] = float(gan.detach())
-        trainer.optimise(loss, "g")
-        update_average(self.average, self.generator, self.loop.ema_decay)
+        self.optimise_generator(loss)
         losses["l1"] = float(l1.detach())
         return losses
 
@@ -179,13 +157,12 @@ class FrameTraining:
             with self.trainer.autocast():
                 frame = self.average(batch["image"], batch["last"], batch["flow"], batch["step"], batch["span"],
                                      batch["feather"])
-            values.append(psnr(frame, batch["target"], batch["mask"]))
+            values.append(psnr(to_uint8(frame), to_uint8(batch["target"]), batch["mask"][0, 0].bool().cpu().numpy()))
         return {"psnr_sample": float(np.mean(values))}
 
     def run(self) -> dict[str, float]:
         """Train (resuming when possible), then compare with the engine's renderer → held-out metrics."""
-        batches = endless(make_loader(self.train_set, self.loop))
-        metrics = self.trainer.run(batches, self.step, self.validate, f"G_frame ({self.options.network})")
+        metrics = self.fit(self.step, self.validate, f"G_frame ({self.options.network})")
         self.average.eval()
         metrics.update(compare_renderers(self.average, self.validation_set, self.options.eval_stride,
                                          self.options.feather_px, self.flow_predictor))
@@ -193,7 +170,5 @@ class FrameTraining:
 
     def export(self, out_dir: str | Path, metrics: dict) -> Path:
         """Write the (averaged) generator's checkpoint (safetensors + JSON) into ``out_dir``."""
-        return save_checkpoint(out_dir, "g_frame", self.average, self.config.to_dict(),
-                               iterations=self.trainer.iteration, feather_px=self.options.feather_px,
-                               perceptual_loss=self.perceptual_name,
-                               metrics={k: round(v, 6) for k, v in metrics.items()})
+        return super().export(out_dir, "g_frame", self.config.to_dict(), metrics, feather_px=self.options.feather_px,
+                              perceptual_loss=self.perceptual_name)

@@ -1,5 +1,7 @@
-"""What both trainers share: options, device and precision, the loop with progress bar, periodic validation,
-loss log and resumable state.
+"""What both trainers share: options, data, networks' setup (device, precision, Adam optimisers, the
+generator's moving average), the loop with progress bar, periodic validation, loss log and resumable state.
+
+:class:`GanTraining` is the setup both trainers derive from; :class:`Trainer` is the loop it holds.
 
 The loop calls ``step(batch, iteration) -> {loss name: value}`` for each iteration and ``validate() ->
 {metric: value}`` every ``validate_every`` iterations and at the end. Its resumable state (weights,
@@ -11,7 +13,10 @@ iterations; a new run with the same ``work_dir`` continues from there. Mean loss
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
+import json
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +30,9 @@ from tqdm import tqdm
 
 from stages.devices import auto_precision, resolve_device
 from stages.errors import InputError
-from stages.options import pick
+from stages.learned.checkpoint import save_checkpoint
+from stages.learned.data import EulerianClips, StageDataOptions
+from stages.options import check_keys, pick
 
 STATE = "state.pt"
 LOSSES = "losses.csv"
@@ -43,6 +50,9 @@ class LoopOptions:
     """Adam learning rate of the generator."""
     lr_d: float = 4e-4
     """Adam learning rate of the discriminators (two time-scale update rule: faster than the generator)."""
+    lr_schedule: str = "constant"
+    """constant, or cosine: both learning rates follow half a cosine from their value down to 0 at the last
+    iteration (large early steps, fine late ones)."""
     beta1: float = 0.5
     beta2: float = 0.999
     validate_every: int = 100
@@ -62,7 +72,16 @@ class LoopOptions:
     @classmethod
     def from_params(cls, section: dict) -> "LoopOptions":
         """Options from a params.yaml section, taking the keys it names."""
-        return pick(cls, section)
+        options = pick(cls, section)
+        if options.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"lr_schedule must be constant or cosine, got {options.lr_schedule!r}")
+        return options
+
+    def lr_factor(self, iteration: int) -> float:
+        """The learning rates' multiplier at ``iteration`` (0-based) of ``iterations``."""
+        if self.lr_schedule == "constant":
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * iteration / max(self.iterations, 1)))
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
@@ -139,6 +158,7 @@ class Trainer:
                  optimizers: dict[str, torch.optim.Optimizer], signature: str):
         self.options, self.work_dir, self.signature = options, Path(work_dir), signature
         self.modules, self.optimizers = modules, optimizers
+        self.base_lr = {name: [group["lr"] for group in o.param_groups] for name, o in optimizers.items()}
         self.device = resolve_device(options.device)
         self.precision = resolve_precision(options.precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
@@ -199,6 +219,7 @@ class Trainer:
         while self.iteration < self.options.iterations:
             for module in self.modules.values():
                 module.train()
+            self._schedule_learning_rates()
             losses = step(to_device(next(batches), self.device), self.iteration)
             self.scaler.update()
             self.iteration += 1
@@ -218,6 +239,13 @@ class Trainer:
         validation_log.append(self.iteration, metrics)
         self.save_state()
         return metrics
+
+    def _schedule_learning_rates(self) -> None:
+        """Set each optimiser's learning rates for the current iteration (a function of it: resumes exactly)."""
+        factor = self.options.lr_factor(self.iteration)
+        for name, optimizer in self.optimizers.items():
+            for group, base in zip(optimizer.param_groups, self.base_lr[name]):
+                group["lr"] = base * factor
 
     def _validate(self, validate: Callable[[], dict[str, float]]) -> dict[str, float]:
         for module in self.modules.values():
@@ -251,3 +279,56 @@ class LossLog:
             writer = csv.DictWriter(stream, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self.rows)
+
+
+class GanTraining:
+    """The setup both trainers share: a generator trained against multi-scale discriminators.
+
+    A subclass names its params section (``section_name``) and options dataclass (``options_type``, a
+    StageDataOptions with ``from_params``), calls :meth:`setup` with a function building its networks, and
+    ends its ``step`` with :meth:`optimise_generator`.
+    """
+
+    section_name: str
+    options_type: type[StageDataOptions]
+
+    def __init__(self, data_root: str | Path, section: dict, work_dir: str | Path):
+        check_keys(section, self.section_name, self.options_type, LoopOptions, extra=("data",))
+        self.options = self.options_type.from_params(section)
+        self.loop = LoopOptions.from_params(section)
+        self.work_dir = Path(work_dir)
+        self.train_set = EulerianClips(data_root, "train", self.options.clips(self.options.crop), True, self.loop.seed)
+        self.validation_set = EulerianClips(data_root, "validation", self.options.clips(None), False)
+        self.signature = json.dumps({"section": section, "data": str(data_root)}, sort_keys=True, default=str)
+
+    def setup(self, build: Callable[[], tuple[nn.Module, nn.Module]], *helpers: nn.Module) -> None:
+        """Seed torch and ``build`` (generator, discriminator); hold the generator (``self.generator``), its
+        moving average (``self.average``, validated and exported) and the discriminator with their Adam
+        optimisers in ``self.trainer``; move them and the ``helpers`` (fixed networks such as a perceptual
+        loss) to the training device."""
+        torch.manual_seed(self.loop.seed)
+        self.generator, self.discriminator = generator, discriminator = build()
+        self.average = copy.deepcopy(generator).requires_grad_(False)
+        betas = (self.loop.beta1, self.loop.beta2)
+        modules = {"g": generator, "d": discriminator, "average": self.average}
+        optimizers = {"g": torch.optim.Adam(generator.parameters(), self.loop.lr_g, betas=betas),
+                      "d": torch.optim.Adam(discriminator.parameters(), self.loop.lr_d, betas=betas)}
+        self.trainer = Trainer(self.loop, self.work_dir, modules, optimizers, self.signature)
+        for module in (*modules.values(), *helpers):
+            module.to(self.trainer.device)
+
+    def optimise_generator(self, loss: torch.Tensor) -> None:
+        """Step the generator on ``loss`` and update its moving average."""
+        self.trainer.optimise(loss, "g")
+        update_average(self.average, self.generator, self.loop.ema_decay)
+
+    def fit(self, step: Callable[[dict, int], dict[str, float]], validate: Callable[[], dict[str, float]],
+            description: str) -> dict[str, float]:
+        """Train on shuffled batches of the training clips (resuming when possible) → final validation metrics."""
+        return self.trainer.run(endless(make_loader(self.train_set, self.loop)), step, validate, description)
+
+    def export(self, out_dir: str | Path, architecture: str, config: dict, metrics: dict, **extra) -> Path:
+        """Write the averaged generator's checkpoint (``architecture``, its ``config``, the iterations, the
+        rounded ``metrics`` and ``extra`` facts) into ``out_dir``."""
+        return save_checkpoint(out_dir, architecture, self.average, config, iterations=self.trainer.iteration,
+                               metrics={k: round(v, 6) for k, v in metrics.items()}, **extra)
