@@ -10,6 +10,7 @@ from __future__ import annotations
 import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
 
 import html
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ from flows.twin_flows import prompt_items
 from tasks.batch import Item
 from tasks.gallery import RUNNER
 from tasks.generate import FLOW, GALLERY_STYLE, VIDEO, VIDEO_STEM, flow_options, gallery_card, model_inputs, \
-    video_options
+    text_path_metrics, video_options
 from tasks.prefect_task import run_stage
 
 UPSTREAM = ("rewrite", "twins", "mask", "flow", "video")
@@ -42,8 +43,9 @@ def flow_flow(params: dict, twins: str = "data/twins", masks: str = "data/mask",
 
 @flow(name="video", task_runner=RUNNER)
 def video_flow(params: dict, twins: str = "data/twins", masks: str = "data/mask", flows: str = "data/flow",
-               out_dir: str = "data/video") -> pd.DataFrame:
-    """The cinemagraph of every prompt (``<id>/cinemagraph.<format>``) and the gallery ``index.html``."""
+               out_dir: str = "data/video", metrics_path: str = "data/metrics/generate.json") -> pd.DataFrame:
+    """The cinemagraph of every prompt (``<id>/cinemagraph.<format>``), the gallery ``index.html`` and the
+    metrics: on the procedural world, the masks and motions against the exact truth (tasks.generate)."""
     options = video_options(params.get("video"))
     models = model_inputs(options.frame_model, "g_frame")
     items = [Item(item.id, {"artistic": Path(twins, item.id, "artistic.png"), "mask": Path(masks, item.id, "mask.png"),
@@ -53,6 +55,9 @@ def video_flow(params: dict, twins: str = "data/twins", masks: str = "data/mask"
     manifest = run_stage(VIDEO, items, params.get("video") or {}, out_dir, params["run"])
     prompts = {item.id: item.values["prompt"] for item in prompt_items(params)}
     write_prompt_gallery(manifest, Path(out_dir), options.formats[0], prompts)
+    metrics = text_path_metrics(list(prompts), Path(out_dir).parent, manifest)
+    Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     return manifest
 
 

@@ -141,17 +141,18 @@ def write_flow(out_dir: Path, flow: np.ndarray, record: dict) -> None:
 
 def make_video(artistic: np.ndarray, mask: np.ndarray, flow: np.ndarray, options: VideoOptions, out_dir: Path,
                meta: dict, weights_digest: str = "") -> dict:
-    """Render the loop and write ``cinemagraph.<format>`` for every format (and the flow picture and meta
-    beside the first) → the meta written."""
+    """Render the loop and write ``cinemagraph.<format>`` for every format, with the flow picture and meta
+    beside them → the meta written, naming the first format a browser plays as ``video``."""
     model = frame_model(options.frame_model, weights_digest, options.device) if options.frame_model else None
     renderer, rendering = make_renderer(artistic, mask, flow, options.frames, options.feather_px, options.device,
                                         model)
     frames = render_frames(renderer)
     meta = {**meta, **rendering, "formats": list(options.formats)}
-    written = None
-    for name in options.formats:
-        written = write_cinemagraph(out_dir / f"{VIDEO_STEM}.{name}", frames, flow, options.fps,
-                                    {**meta, "videos": [f"{VIDEO_STEM}.{n}" for n in options.formats]})
+    playable = [name for name in options.formats if name != "npz"] + ["npz"]
+    first = next(name for name in playable if name in options.formats)  # a browser plays it, if one is asked for
+    meta = {**meta, "videos": [f"{VIDEO_STEM}.{name}" for name in options.formats]}
+    for name in sorted(options.formats, key=lambda name: name == first):  # the first is written last, its meta stays
+        written = write_cinemagraph(out_dir / f"{VIDEO_STEM}.{name}", frames, flow, options.fps, meta)
     return written
 
 
@@ -303,3 +304,55 @@ def write_page(out_dir: Path, prompt: str, meta: dict) -> None:
     page = (f"<!doctype html><meta charset=utf-8><title>{html.escape(prompt)}</title><style>{GALLERY_STYLE}</style>"
             + gallery_card(meta["video"].rsplit(".", 1)[0], present, meta["video"], prompt))
     (out_dir / "index.html").write_text(page)
+
+
+# --- scores against the procedural world's truth --------------------------------------------------------
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks (1 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def truth_scores(twins: Path, masks: Path, flows: Path) -> dict | None:
+    """How one prompt's mask and motion compare with the exact truth of a procedural pair (None when the
+    twins hold no truth): IoU of the final mask and of the segmentation alone with the artistic image's
+    moving regions; for a named direction, whether the mean flow of the parts it names lies inside the
+    direction's angle range widened by 10° on each side."""
+    from stages.text.directions import angle_difference, parse_direction, vector_to_angle
+
+    meta = json.loads((twins / "meta.json").read_text())
+    if "truth" not in meta or not (masks / "mask.png").is_file():
+        return None
+    truth = load_mask(twins / meta["truth"]["mask"])
+    scores = {"mask_iou": iou(load_mask(masks / "mask.png", truth.shape), truth),
+              "segmentation_iou": iou(load_mask(masks / "segmentation_mask.png", truth.shape), truth)}
+    motion_path = flows / "motion.json"
+    if meta.get("direction") and motion_path.is_file():
+        direction = parse_direction(meta["direction"])
+        flow = np.load(flows / "flow.npy", allow_pickle=False)
+        ids = load_rgb(masks / "mask_regions.png")[..., 0]
+        named = [part["id"] for part in json.loads(motion_path.read_text())["parts"]
+                 if part["source"].startswith("direction phrase")]
+        if named:
+            pixels = np.isin(ids, named)
+            angle = vector_to_angle(float(flow[0][pixels].mean()), float(flow[1][pixels].mean()))
+            half_range = ((direction.high - direction.low) % 360) / 2
+            scores["direction_ok"] = angle_difference(angle, direction.center) <= half_range + 10
+    return scores
+
+
+def text_path_metrics(ids: list[str], data: Path, manifest) -> dict:
+    """DVC metrics of a prompt run: counts, and the means of :func:`truth_scores` over the procedural pairs."""
+    rows = [scores for item_id in ids
+            if (scores := truth_scores(data / "twins" / item_id, data / "mask" / item_id, data / "flow" / item_id))]
+    metrics = {"prompts": len(ids), "videos": int((manifest.status == "ok").sum()),
+               "failed": int((manifest.status == "failed").sum()), "scored_against_truth": len(rows)}
+    for key in ("mask_iou", "segmentation_iou"):
+        if rows:
+            metrics[key] = round(float(np.mean([row[key] for row in rows])), 4)
+    directed = [row["direction_ok"] for row in rows if "direction_ok" in row]
+    if directed:
+        metrics["direction_within_range"] = round(float(np.mean(directed)), 4)
+    return metrics

@@ -5,6 +5,7 @@ Per item (one twins folder: artistic.png, realistic.png, attention.npy, meta.jso
 - ``mask_overlay.png``: the mask tinted over the artistic image;
 - ``mask_regions.png``: 8-bit ids of the mask's connected parts (0 = static, 1… as listed in mask.json);
 - ``clusters.png``: Ā's clusters in colours; ``segmentation.png``: the segmenter's classes in colours;
+- ``segmentation_mask.png``: what the segmentation alone says moves (any class of the region's vocabulary);
 - ``mask.json``: the segmenter and vocabulary, every cluster part with its overlap and class, which were
   kept, and the class of every connected part of the mask (a waterfall and its lake move differently).
 """
@@ -45,6 +46,7 @@ def output_paths(mask_path: Path) -> dict[str, Path]:
     folder, stem = mask_path.parent, mask_path.stem
     return {"mask": mask_path, "overlay": folder / f"{stem}_overlay.png", "regions": folder / f"{stem}_regions.png",
             "clusters": folder / "clusters.png", "segmentation": folder / "segmentation.png",
+            "segmentation_mask": folder / "segmentation_mask.png",
             "record": folder / f"{stem}.json"}
 
 
@@ -107,6 +109,7 @@ def write_outputs(result: MaskResult, artistic: np.ndarray, record: dict, paths:
     save_png(paths["regions"], result.region_ids.astype(np.uint8))
     save_png(paths["clusters"], label_picture(result.clusters, size))
     save_png(paths["segmentation"], label_picture(result.segmentation.labels, size))
+    save_png(paths["segmentation_mask"], result.segmentation.mask)
     paths["record"].write_text(json.dumps(record, indent=2))
 
 
