@@ -29,7 +29,7 @@ from stages.options import check_keys, options_from, pick
 from tasks.batch import Item, ItemStep
 
 MASK_CODE = ("stages.masks.clustering", "stages.masks.segmenters", "stages.masks.selection",
-             "stages.masks.pictures", "stages.masks.training", "stages.images")
+             "stages.masks.pictures", "stages.masks.training", "stages.images", "stages.diffusion.attention")
 
 
 def mask_options(section: dict | None) -> tuple[MaskOptions, SegmenterOptions]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from stages.diffusion.attention import attention_grid
 from stages.errors import InputError
 
 METHODS = ("kmeans", "spectral")
@@ -19,8 +20,10 @@ def grid_for(tokens: int, image_size: tuple[int, int]) -> tuple[int, int]:
     height, width = image_size
     rows = int(round(np.sqrt(tokens * height / width)))
     if rows < 1 or tokens % rows or abs(rows / (tokens // rows) - height / width) > 0.5 / max(rows, 1):
+        rows, cols = attention_grid(height, width)
         raise InputError(f"an attention matrix over {tokens} pixels fits no grid with the {width}x{height} "
-                         "image's aspect ratio: give the attention.npy made with this image")
+                         f"image's aspect ratio (expected {rows * cols}x{rows * cols} for its {rows}x{cols} grid): "
+                         "give the attention.npy made with this image")
     return rows, tokens // rows
 
 

@@ -39,7 +39,7 @@ class SegmentTrainingOptions:
     """Scene height, pixels; the model sees every picture at this size."""
     width: int = 96
     """Scene width, pixels."""
-    iterations: int = 300
+    iterations: int = 150
     """AdamW steps."""
     batch_size: int = 16
     lr: float = 0.003
