@@ -129,7 +129,7 @@ def test_nothing_covered_is_a_clear_error():
     clusters[:, 2:] = 1
     labels = np.full((64, 64), -1, np.int32)
     labels[:10, :10] = 0
-    with pytest.raises(InputError, match="no cluster overlaps the sea segmentation by ≥ 70%"):
+    with pytest.raises(InputError, match="no cluster overlaps the sea segmentation by ≥ 70 %"):
         select_mask(clusters, Segmentation(labels, ("sea",)), MaskOptions(), "sea")
 
 
