@@ -79,7 +79,8 @@ def scene_samples(seeds: range, height: int, width: int) -> list[tuple[np.ndarra
 
 
 def label_map(masks: dict[str, np.ndarray], classes: tuple[str, ...], shape: tuple[int, int]) -> np.ndarray:
-    """int64 (H, W) class indices from region masks (later classes win where masks overlap)."""
+    """int64 (H, W) class indices from region masks by name (a later mask wins where two overlap); names
+    outside ``classes`` stay background."""
     labels = np.zeros(shape, np.int64)
     for name, mask in masks.items():
         if name in classes:
