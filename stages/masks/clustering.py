@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from stages.diffusion.attention import attention_grid
 from stages.errors import InputError
 
 METHODS = ("kmeans", "spectral")
@@ -19,8 +20,10 @@ def grid_for(tokens: int, image_size: tuple[int, int]) -> tuple[int, int]:
     height, width = image_size
     rows = int(round(np.sqrt(tokens * height / width)))
     if rows < 1 or tokens % rows or abs(rows / (tokens // rows) - height / width) > 0.5 / max(rows, 1):
+        rows, cols = attention_grid(height, width)
         raise InputError(f"an attention matrix over {tokens} pixels fits no grid with the {width}x{height} "
-                         "image's aspect ratio: give the attention.npy made with this image")
+                         f"image's aspect ratio (expected {rows * cols}x{rows * cols} for its {rows}x{cols} grid): "
+                         "give the attention.npy made with this image")
     return rows, tokens // rows
 
 
@@ -44,7 +47,8 @@ def cluster_attention(attention: np.ndarray, grid: tuple[int, int], n_clusters: 
     """Cluster label of every grid pixel, int (h, w) in [0, n_clusters).
 
     ``method``: ``kmeans`` (the rows of Ā as points, 5 restarts) or ``spectral`` (affinity (Ā + Āᵀ) / 2,
-    precomputed). Seeded: the same inputs give the same labels.
+    precomputed; the embedding is discretised (Yu & Shi) rather than k-means'd, which at 10 clusters
+    otherwise merges parts of different regions of a noisy Ā). Seeded: the same inputs give the same labels.
     """
     from sklearn.cluster import KMeans, SpectralClustering
 
@@ -57,7 +61,7 @@ def cluster_attention(attention: np.ndarray, grid: tuple[int, int], n_clusters: 
         labels = KMeans(n_clusters=n_clusters, n_init=5, random_state=seed).fit_predict(rows)
     else:
         affinity = np.clip((rows + rows.T) / 2.0, 0.0, None)
-        labels = SpectralClustering(n_clusters=n_clusters, affinity="precomputed",
+        labels = SpectralClustering(n_clusters=n_clusters, affinity="precomputed", assign_labels="discretize",
                                     random_state=seed).fit_predict(affinity)
     return labels.reshape(grid).astype(np.int32)
 

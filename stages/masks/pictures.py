@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from stages.masks.selection import upsample_nearest
@@ -9,8 +10,6 @@ from stages.masks.selection import upsample_nearest
 
 def palette(count: int) -> np.ndarray:
     """``count`` distinct colours, uint8 (count, 3), the same for the same count (golden-ratio hues)."""
-    import cv2
-
     hues = ((np.arange(count) * 0.618034) % 1.0 * 180).astype(np.uint8)
     hsv = np.stack([hues, np.full(count, 200, np.uint8), np.full(count, 230, np.uint8)], axis=1)
     return cv2.cvtColor(hsv[None], cv2.COLOR_HSV2RGB)[0]

@@ -111,7 +111,7 @@ def select_mask(clusters: np.ndarray, segmentation: Segmentation, options: MaskO
     records = judge_parts(parts, clusters, segmentation, options)
     kept = [record for record in records if record["kept"]]
     if not kept:
-        raise InputError(f"no cluster overlaps the {region} segmentation by ≥ {options.overlap:.0%}: try another "
+        raise InputError(f"no cluster overlaps the {region} segmentation by ≥ {options.overlap * 100:g} %: try another "
                          "segmenter, more clusters (mask.n_clusters) or a lower mask.overlap")
     names = tuple(dict.fromkeys(record["class"] for record in kept))
     grid_classes = np.full(parts.shape, -1, np.int32)

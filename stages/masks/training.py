@@ -39,7 +39,7 @@ class SegmentTrainingOptions:
     """Scene height, pixels; the model sees every picture at this size."""
     width: int = 96
     """Scene width, pixels."""
-    iterations: int = 300
+    iterations: int = 150
     """AdamW steps."""
     batch_size: int = 16
     lr: float = 0.003
@@ -79,7 +79,8 @@ def scene_samples(seeds: range, height: int, width: int) -> list[tuple[np.ndarra
 
 
 def label_map(masks: dict[str, np.ndarray], classes: tuple[str, ...], shape: tuple[int, int]) -> np.ndarray:
-    """int64 (H, W) class indices from region masks (later classes win where masks overlap)."""
+    """int64 (H, W) class indices from region masks by name (a later mask wins where two overlap); names
+    outside ``classes`` stay background."""
     labels = np.zeros(shape, np.int64)
     for name, mask in masks.items():
         if name in classes:
