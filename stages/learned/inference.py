@@ -11,7 +11,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from stages.motion.engine import ForwardIntegrator, check_loop_inputs, euler_displacements, feather_weights, pixel_grid
+from stages.motion.engine import ForwardIntegrator, ReverseIntegrator, check_loop_inputs, feather_weights, pixel_grid
 from stages.errors import InputError
 from stages.motion.flowfield import check_mask, dense_flow, region_hints
 from stages.images import to_tensor, to_uint8
@@ -21,6 +21,7 @@ from stages.learned.flow_net import FlowNet, FlowNetConfig
 from stages.learned.frame_net import FrameNet, FrameNetConfig, composite
 from stages.learned.text import TextEncoderOptions, encode_captions
 from stages.devices import resolve_device
+from stages.threads import map_in_order
 
 
 class FlowPredictor:
@@ -104,28 +105,31 @@ class LearnedRenderer:
                             self._pad)[0]
             height, width = self.flow.shape[-2:]
             self._points = pixel_grid(height, width, self.device)
-            self._backward = [d.T.reshape(2, height, width)
-                              for d in euler_displacements(-self.flow, self._points, frames)]
-        self._integrator = ForwardIntegrator(self.flow, self._points, frames)
+            self._backward = ReverseIntegrator(-self.flow, self._points, frames)
+            self._integrator = ForwardIntegrator(self.flow, self._points, frames)
 
     def __len__(self) -> int:
         return self.frames
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        for n in range(self.frames):
-            yield self.frame(n)
-
-    def _forward(self, n: int) -> torch.Tensor:
-        """F_{0→n} (2, H, W)."""
-        return self._integrator(n).T.reshape(self.flow.shape)
+        return map_in_order(self._render, (self._displacements(n) for n in range(self.frames)))
 
     @torch.inference_mode()
+    def _displacements(self, n: int) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """n, F_{0→n} and F_{N→n} (2, H, W) (the integrators advance in the caller's thread)."""
+        shape = self.flow.shape
+        return n, self._integrator(n).T.reshape(shape), self._backward(self.frames - n).T.reshape(shape)
+
     def frame(self, n: int) -> np.ndarray:
         """Frame n (0 ≤ n ≤ N) as uint8 (H, W, 3)."""
         if not 0 <= n <= self.frames:
             raise InputError(f"frame {n} is outside the loop 0..{self.frames}")
+        return self._render(*self._displacements(n))
+
+    @torch.inference_mode()
+    def _render(self, n: int, forward: torch.Tensor, backward: torch.Tensor) -> np.ndarray:
+        """Frame n from its displacements (2, H, W) → uint8 (H, W, 3)."""
         alpha = torch.tensor([1.0 - n / self.frames], device=self.device)
-        rendered = self.model.render(self.encoded, self.encoded, self._forward(n)[None],
-                                     self._backward[self.frames - n][None], alpha)
+        rendered = self.model.render(self.encoded, self.encoded, forward[None], backward[None], alpha)
         out = composite(rendered[..., :self.height, :self.width], self.image, self.feather)
         return to_uint8(out)
