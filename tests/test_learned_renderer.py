@@ -1,0 +1,49 @@
+"""G_frame's loop renderer (payloads splatted once per video, frames in flight) against the network's own
+training-time forward pass, frame by frame, with weights that make Z and the correction matter."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import smooth_texture
+from stages.images import to_tensor, to_uint8
+from stages.learned.frame_net import FRAME_PRESETS, FrameNet, FrameNetConfig
+from stages.learned.inference import LearnedRenderer
+from stages.motion.engine import feather_weights
+from stages.motion.flowfield import dense_flow, region_hints
+from stages.threads import map_in_order
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def trained_looking_network() -> FrameNet:
+    """The small G_frame with every weight random (its importance and output layers start at zero)."""
+    torch.manual_seed(0)
+    model = FrameNet(FrameNetConfig(**FRAME_PRESETS["small"]))
+    for layer in (model.importance, model.out):
+        torch.nn.init.normal_(layer.weight, std=0.1)
+        torch.nn.init.normal_(layer.bias, std=0.1)
+    return model.eval()
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_learned_renderer_matches_the_network_forward_within_one_level(workers):
+    height, width, frames = 46, 61, 9  # sides not multiples of 4: padding is exercised
+    image = smooth_texture(height, width, seed=5)
+    mask = np.zeros((height, width), bool)
+    mask[8:40, 6:50] = True
+    flow = dense_flow(mask, region_hints(mask, 35.0, 1.3))
+    model = trained_looking_network()
+    renderer = LearnedRenderer(model, image, mask, flow, frames)
+    rendered = list(map_in_order(renderer._render, (renderer._displacements(n) for n in range(frames)), workers))
+    source = to_tensor(image)
+    feather = torch.from_numpy(feather_weights(mask, 3.0))[None, None]
+    with torch.inference_mode():
+        for n in range(frames):
+            expected = to_uint8(model(source, source, torch.from_numpy(flow)[None], torch.tensor([n]),
+                                      torch.tensor([frames]), feather))
+            difference = np.abs(rendered[n].astype(int) - expected)
+            assert difference.max() <= 1, (n, difference.max())
+            assert (difference > 0).mean() < 0.01
+    assert np.abs(rendered[4].astype(int) - image)[mask].mean() > 2  # it does move
+    np.testing.assert_array_equal(rendered[0][~mask], image[~mask])
