@@ -173,22 +173,52 @@ def fill_holes(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Fill pixels of zero weight from their surroundings by a push-pull pyramid.
 
     ``values``: (C, H, W) weighted means where ``weights`` (H, W) > 0; returns (C, H, W) with every pixel set.
+    Known pixels are returned unchanged; at full resolution only the holes are interpolated (they are
+    usually few), from the pyramid's next level as bilinear upsampling (half-pixel centres) would.
     """
-    known = (weights > 0).to(values.dtype)
+    known = weights > 0
     if bool(known.all()) or not bool(known.any()):
         return values
-    levels = [(values * known, known)]
-    while min(levels[-1][1].shape[-2:]) > 1 and not bool((levels[-1][1] > 0).all()):
-        summed, count = levels[-1]
-        levels.append((F.avg_pool2d(summed[None], 2, ceil_mode=True)[0],
-                       F.avg_pool2d(count[None, None], 2, ceil_mode=True)[0, 0]))
-    summed, count = levels[-1]
-    filled = summed / count.clamp_min(1e-12)
-    for summed, count in reversed(levels[:-1]):
+    known = known.to(values.dtype)
+    base = values.new_empty(values.shape[0] + 1, *values.shape[1:])  # (Σ known values, count) per pixel
+    torch.mul(values, known, out=base[:-1])
+    base[-1] = known
+    levels = [base]
+    while min(levels[-1].shape[-2:]) > 1 and not bool((levels[-1][-1] > 0).all()):
+        levels.append(_block_sums(levels[-1]))
+    filled = levels[-1][:-1] / levels[-1][-1].clamp_min(1e-12)
+    for level in reversed(levels[1:-1]):
+        summed, count = level[:-1], level[-1]
         coarse = F.interpolate(filled[None], size=count.shape, mode="bilinear", align_corners=False)[0]
-        here = summed / count.clamp_min(1e-12)
-        filled = torch.where(count > 0, here, coarse)
-    return filled
+        filled = torch.where(count > 0, summed / count.clamp_min(1e-12), coarse)
+    holes = torch.nonzero(known == 0)
+    out = values.clone()
+    out[:, holes[:, 0], holes[:, 1]] = _upsampled_at(filled, holes, values.shape[-2:])
+    return out
+
+
+def _block_sums(grid: torch.Tensor) -> torch.Tensor:
+    """Sums over 2 × 2 blocks of (C, H, W) → (C, ⌈H/2⌉, ⌈W/2⌉) (odd sides: the last block is half empty)."""
+    channels, height, width = grid.shape
+    if height % 2 or width % 2:
+        grid = F.pad(grid, (0, width % 2, 0, height % 2))
+    rows = grid[:, 0::2] + grid[:, 1::2]
+    return rows[:, :, 0::2] + rows[:, :, 1::2]
+
+
+def _upsampled_at(coarse: torch.Tensor, pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``F.interpolate(coarse, size, mode="bilinear", align_corners=False)`` at ``pixels`` (K, 2) (row, col)
+    only → (C, K)."""
+    corners = []
+    for axis in (0, 1):
+        inside, outside = coarse.shape[1 + axis], size[axis]
+        source = ((pixels[:, axis].to(coarse.dtype) + 0.5) * (inside / outside) - 0.5).clamp_min(0)
+        low = source.long()
+        corners.append((low, (low + 1).clamp_max(inside - 1), source - low))
+    (y0, y1, fy), (x0, x1, fx) = corners
+    top = coarse[:, y0, x0] * (1 - fx) + coarse[:, y0, x1] * fx
+    bottom = coarse[:, y1, x0] * (1 - fx) + coarse[:, y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
 
 
 def feather_weights(mask: np.ndarray, feather_px: float) -> np.ndarray:
