@@ -111,12 +111,16 @@ def _stream(frames: Iterable[np.ndarray], sink: "_NpzSink | _FfmpegSink") -> Non
             if failures:
                 break
             queue.put(frame)
-    finally:
+    except BaseException:
         queue.put(None)
         writer.join()
-        if failures:
-            sink.close(abort=True)
-            raise failures[0]
+        sink.close(abort=True)
+        raise
+    queue.put(None)
+    writer.join()
+    if failures:
+        sink.close(abort=True)
+        raise failures[0]
     sink.close()
 
 
