@@ -138,10 +138,15 @@ class FrameNet(nn.Module):
                     (last_features[level], shrink(backward, scale) / scale, (1 - alpha) * last_weight)]))
         return self.decode(splats)
 
-    def decode(self, splats: list[torch.Tensor]) -> torch.Tensor:
-        """Normalised splats per scale (B, C_level + 1, H / 2^level, W / 2^level) → RGB (B, 3, H, W)."""
-        rgb, coverage = splats[0][:, :3], splats[0][:, -1:]
-        filled = torch.stack([fill_holes(rgb[b].detach(), coverage[b, 0]) for b in range(len(rgb))])
+    def decode(self, splats: list[torch.Tensor], filled: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised splats per scale (B, C_level + 1, H / 2^level, W / 2^level) → RGB (B, 3, H, W).
+
+        ``filled``: the hole-filled splatted RGB (B, 3, H, W) when already computed (e.g. over a larger
+        picture than the window decoded).
+        """
+        if filled is None:
+            rgb, coverage = splats[0][:, :3], splats[0][:, -1:]
+            filled = torch.stack([fill_holes(rgb[b].detach(), coverage[b, 0]) for b in range(len(rgb))])
         x = None
         for level in reversed(range(len(splats))):
             parts = [splats[level]] + ([filled] if level == 0 else [])

@@ -11,8 +11,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from stages.motion.engine import (ForwardIntegrator, ReverseIntegrator, check_loop_inputs, feather_weights, pixel_grid,
-                                  splat_accumulator, splat_add, splat_image)
+from stages.motion.engine import (ForwardIntegrator, ReverseIntegrator, check_loop_inputs, feather_weights, fill_holes,
+                                  pixel_grid, splat_accumulator, splat_add, splat_image)
 from stages.errors import InputError
 from stages.motion.flowfield import check_mask, dense_flow, region_hints
 from stages.images import to_tensor, to_uint8
@@ -104,6 +104,7 @@ class LearnedRenderer:
             self.image = to_tensor(image, self.device)
             self.feather = torch.from_numpy(feather_weights(mask, feather_px)).to(self.device)[None, None]
             features, z = model.encode(pad(self.image, self._pad, mode="replicate"))
+            self._window = decoder_window(mask, multiple, features[0].shape[-2:])
             self._levels = [self._level(feature, z, 2 ** level) for level, feature in enumerate(features)]
             self.flow = pad(torch.from_numpy(np.ascontiguousarray(flow, np.float32)).to(self.device)[None],
                             self._pad)[0]
@@ -149,6 +150,29 @@ class LearnedRenderer:
                     moved = grid + (shrink(displacement[None], scale)[0] / scale).flatten(1).T
                     splat_add(accumulator, moved, payload, height, width, share)
             splats.append(normalise_splat(splat_image(accumulator, height, width))[None])
-        rendered = self.model.decode(splats)
-        out = composite(rendered[..., :self.height, :self.width], self.image, self.feather)
+        filled = fill_holes(splats[0][0, :3], splats[0][0, -1])[None]  # push-pull sees the whole picture
+        top, bottom, left, right = self._window
+        windows = [splat[..., top // scale:bottom // scale, left // scale:right // scale]
+                   for splat, (scale, *_) in zip(splats, self._levels)]
+        decoded = self.model.decode(windows, filled[..., top:bottom, left:right])
+        rendered = self.image.clone()  # outside the window the feather is 0: the input is kept
+        bottom, right = min(bottom, self.height), min(right, self.width)
+        rendered[..., top:bottom, left:right] = decoded[..., :bottom - top, :right - left]
+        out = composite(rendered, self.image, self.feather)
         return to_uint8(out)
+
+
+DECODER_REACH = 32
+"""Pixels (full resolution) beyond which G_frame's decoder does not see: 3 px of its full-resolution
+convolutions, 2 convolutions at ½ and ¼ resolution (4 and 8 px each) and the upsampling between them."""
+
+
+def decoder_window(mask: np.ndarray, multiple: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the padded picture (``size``) the decoder must cover so that every pixel of
+    ``mask`` (H, W) is decoded as over the whole picture: its bounding box widened by ``DECODER_REACH``, on
+    multiples of ``multiple`` (so the coarser scales crop on whole pixels)."""
+    rows, cols = np.nonzero(mask)
+    low = lambda start: max((start - DECODER_REACH) // multiple * multiple, 0)
+    high = lambda end, limit: min(-(-(end + DECODER_REACH) // multiple) * multiple, limit)
+    return (low(int(rows.min())), high(int(rows.max()) + 1, size[0]),
+            low(int(cols.min())), high(int(cols.max()) + 1, size[1]))
