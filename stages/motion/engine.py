@@ -139,14 +139,13 @@ def splat_add(accumulator: torch.Tensor, points: torch.Tensor, payload: torch.Te
     x = points[:, 0].clamp(-1.5, width + 0.5)
     y = points[:, 1].clamp(-1.5, height + 0.5)
     x0, y0 = x.floor(), y.floor()
-    index = (y0 * padded_width + x0).add_(SPLAT_PAD * padded_width + SPLAT_PAD).long().expand(payload.shape[0], -1)
-    fx, fy = x.sub_(x0), y.sub_(y0)
+    index = ((y0 + SPLAT_PAD) * padded_width + (x0 + SPLAT_PAD)).long().expand(payload.shape[0], -1)
+    fx, fy = x - x0, y - y0
     gx, gy = 1 - fx, 1 - fy
     if scale != 1.0:
         fx, gx = fx * scale, gx * scale
-    product = torch.empty_like(payload)
     for offset, share in ((0, gx * gy), (1, fx * gy), (padded_width, gx * fy), (padded_width + 1, fx * fy)):
-        accumulator[:, offset:].scatter_add_(1, index, torch.mul(payload, share, out=product))
+        accumulator[:, offset:].scatter_add_(1, index, payload * share)
 
 
 def splat_image(accumulator: torch.Tensor, height: int, width: int) -> torch.Tensor:
