@@ -27,7 +27,6 @@ ENVIRONMENT_VARIABLE = "CINEMAGRAPH_THREADS"
 
 _frame_workers = 1
 
-Argument = TypeVar("Argument")
 Result = TypeVar("Result")
 
 
