@@ -2,14 +2,23 @@
 
 Frames are uint8 (N, H, W, 3) RGB arrays or iterables of uint8 (H, W, 3). The output format follows the
 file suffix: ``.mp4`` (H.264, yuv420p, faststart), ``.webm`` (VP9), ``.gif`` (palette, loops forever) and
-``.npz`` (lossless, key ``frames``, shape (N, H, W, 3)).
+``.npz`` (lossless, key ``frames``, shape (N, H, W, 3); uncompressed unless asked).
+
+Writing streams: frames are handed one by one to a writer thread (a short queue) that feeds the encoder,
+so the caller renders the next frames while earlier ones are encoded, and memory does not depend on the
+number of frames — except for ``.gif`` (ffmpeg's palettegen sees every frame before the first is written,
+so ffmpeg holds the whole video) and for ``.npz`` from an iterable without ``len()`` (the header states the
+frame count first, so such frames are collected before writing).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
+import zipfile
 from pathlib import Path
+from queue import Queue
 from typing import Iterable
 
 import ffmpeg
@@ -20,6 +29,8 @@ from stages.errors import InputError
 from stages.files import make_public
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".gif", ".npz")
+QUEUE_FRAMES = 4
+"""Frames waiting for the writer thread at most."""
 
 
 def check_video_path(path: str | Path) -> Path:
@@ -47,10 +58,13 @@ def _encoder_args(suffix: str, fps: float, quality: int) -> tuple[dict, str | No
     return dict(loop=0, r=fps), "gif"
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.0, quality: int = 18) -> Path:
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.0, quality: int = 18,
+                compress: bool = False) -> Path:
     """Encode frames to ``path`` atomically (written beside it, then renamed); returns the path.
 
-    ``quality`` is the H.264 CRF (lower = better; 18 is visually lossless). ``.npz`` is exact.
+    ``frames``: uint8 (N, H, W, 3) or an iterable of uint8 (H, W, 3), consumed while earlier frames are
+    encoded. ``quality`` is the H.264 CRF (lower = better; 18 is visually lossless). ``.npz`` is exact;
+    ``compress`` deflates it (smaller, several times slower to write).
     """
     path = check_video_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,49 +75,133 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.
     make_public(tmp)
     try:
         if suffix == ".npz":
-            stacked = np.stack(list(frames)).astype(np.uint8)
-            with open(tmp, "wb") as stream:
-                np.savez_compressed(stream, frames=stacked)
+            try:
+                count = len(frames)
+            except TypeError:  # the header states the count first
+                frames = list(frames)
+                count = len(frames)
+            sink = _NpzSink(tmp, count, compress)
         else:
-            _encode(tmp, frames, suffix, fps, quality)
+            sink = _FfmpegSink(tmp, suffix, fps, quality)
+        _stream(frames, sink)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
-def _encode(path: Path, frames: Iterable[np.ndarray], suffix: str, fps: float, quality: int) -> None:
-    """Pipe raw RGB frames into one ffmpeg process."""
-    iterator = iter(frames)
-    first = next(iterator, None)
-    if first is None:
-        raise InputError("no frames to write")
-    if suffix != ".gif":
-        first = _pad_even(first)
-    height, width = first.shape[:2]
-    stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", r=fps)
-    output_args, graph = _encoder_args(suffix, fps, quality)
-    if graph == "gif":
-        split = stream.split()
-        palette = split[0].filter("palettegen", stats_mode="diff")
-        stream = ffmpeg.filter([split[1], palette], "paletteuse", dither="bayer", bayer_scale=4)
-    process = (
-        stream.output(str(path), format=suffix[1:], **output_args)
-        .overwrite_output()
-        .global_args("-loglevel", "error", "-nostdin")
-        .run_async(pipe_stdin=True, pipe_stderr=True, cmd=imageio_ffmpeg.get_ffmpeg_exe())
-    )
+def _stream(frames: Iterable[np.ndarray], sink: "_NpzSink | _FfmpegSink") -> None:
+    """Hand ``frames`` to ``sink.write`` in a writer thread, then ``sink.close()``; the first error wins."""
+    queue: Queue = Queue(maxsize=QUEUE_FRAMES)
+    failures: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            while (frame := queue.get()) is not None:
+                sink.write(frame)
+        except BaseException as error:  # reported in the caller's thread below
+            failures.append(error)
+            while queue.get() is not None:  # keep taking frames so the producer never blocks
+                pass
+
+    writer = threading.Thread(target=consume, name="video-writer", daemon=True)
+    writer.start()
     try:
-        process.stdin.write(np.ascontiguousarray(first).tobytes())
-        for frame in iterator:
-            if suffix != ".gif":
-                frame = _pad_even(frame)
-            process.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
-    finally:
-        process.stdin.close()
-        error = process.stderr.read().decode(errors="replace")
-        if process.wait() != 0:
-            raise RuntimeError(f"ffmpeg failed writing {path.name}: {error.strip()}")
+        for frame in frames:
+            if failures:
+                break
+            queue.put(frame)
+    except BaseException:
+        queue.put(None)
+        writer.join()
+        sink.close(abort=True)
+        raise
+    queue.put(None)
+    writer.join()
+    if failures:
+        sink.close(abort=True)
+        raise failures[0]
+    sink.close()
+
+
+class _NpzSink:
+    """Frames into a ``.npz`` (a zip holding ``frames.npy``) as they come; the count is known up front."""
+
+    def __init__(self, path: Path, count: int, compress: bool):
+        self.count, self.written, self.shape = count, 0, None
+        self.archive = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
+        self.entry = None
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one uint8 (H, W, 3) frame."""
+        if self.entry is None:
+            self.shape = frame.shape
+            self.entry = self.archive.open("frames.npy", "w", force_zip64=True)
+            np.lib.format.write_array_header_1_0(
+                self.entry, {"descr": "|u1", "fortran_order": False, "shape": (self.count, *frame.shape)})
+        if frame.shape != self.shape or self.written == self.count:
+            raise ValueError(f"frame {self.written} of shape {frame.shape} does not fit a {self.count}-frame "
+                             f"video of {self.shape}")
+        self.entry.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
+        self.written += 1
+
+    def close(self, abort: bool = False) -> None:
+        """Finish the archive (every announced frame must have been written unless ``abort``)."""
+        if self.entry is not None:
+            self.entry.close()
+        self.archive.close()
+        if not abort and (self.written != self.count or self.count == 0):
+            raise InputError("no frames to write" if self.written == 0 else
+                             f"{self.written} frames written, {self.count} announced")
+
+
+class _FfmpegSink:
+    """Raw RGB frames piped into one ffmpeg process, started at the first frame (its size sets the input)."""
+
+    def __init__(self, path: Path, suffix: str, fps: float, quality: int):
+        self.path, self.suffix, self.fps, self.quality = path, suffix, fps, quality
+        self.process = None
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one uint8 (H, W, 3) frame."""
+        if self.suffix != ".gif":
+            frame = _pad_even(frame)
+        if self.process is None:
+            self.process = self._start(*frame.shape[:2])
+        try:
+            self.process.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
+        except BrokenPipeError:
+            error = self.process.stderr.read().decode(errors="replace")
+            self.process.wait()
+            raise RuntimeError(f"ffmpeg failed writing {self.path.name}: {error.strip()}") from None
+
+    def _start(self, height: int, width: int):
+        stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", r=self.fps)
+        output_args, graph = _encoder_args(self.suffix, self.fps, self.quality)
+        if graph == "gif":
+            split = stream.split()
+            palette = split[0].filter("palettegen", stats_mode="diff")
+            stream = ffmpeg.filter([split[1], palette], "paletteuse", dither="bayer", bayer_scale=4)
+        return (
+            stream.output(str(self.path), format=self.suffix[1:], **output_args)
+            .overwrite_output()
+            .global_args("-loglevel", "error", "-nostdin")
+            .run_async(pipe_stdin=True, pipe_stderr=True, cmd=imageio_ffmpeg.get_ffmpeg_exe())
+        )
+
+    def close(self, abort: bool = False) -> None:
+        """Wait for ffmpeg to finish; raise if it failed (or, unless ``abort``, if no frame came)."""
+        if self.process is None:
+            if not abort:
+                raise InputError("no frames to write")
+            return
+        try:
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass
+        error = self.process.stderr.read().decode(errors="replace")
+        if self.process.wait() != 0 and not abort:
+            raise RuntimeError(f"ffmpeg failed writing {self.path.name}: {error.strip()}")
 
 
 def video_fps(path: str | Path, default: float = 30.0) -> float:

@@ -11,7 +11,8 @@ import numpy as np
 from stages.errors import InputError
 from stages.images import load_mask, load_rgb
 from stages.motion.flowfield import Hint
-from stages.motion.render import Motion, make_renderer, motion_flow, render_frames, write_cinemagraph
+from stages.motion.render import Motion, make_renderer, motion_flow, stream_frames, write_cinemagraph
+from stages.threads import use_cpu_share
 from stages.video import VIDEO_SUFFIXES, check_video_path
 
 
@@ -87,12 +88,12 @@ def run(args: argparse.Namespace) -> int:
         from stages.learned.inference import load_frame_model
 
         model = load_frame_model(args.frame_model, args.device)
+    use_cpu_share()
     renderer, rendering = make_renderer(image, mask, flow, args.frames, device=args.device, model=model)
     if model is not None:
         rendering["frame_model"] = str(args.frame_model)
-    frames = render_frames(renderer)
     meta = {"input": args.image.name, "mask": args.mask.name, "seed": args.seed, "speed": args.speed,
             **rendering, **motion}
-    write_cinemagraph(output, frames, flow, args.fps, meta)
+    write_cinemagraph(output, stream_frames(renderer), flow, args.fps, meta)
     print(f"wrote {output} ({args.frames} frames at {args.fps:g} fps, {image.shape[1]}x{image.shape[0]})")
     return 0

@@ -62,10 +62,19 @@ def softmax_splat(sources: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
         points = torch.cat([grid + d[b].float().flatten(1).T for _, d, _ in sources])
         values = torch.cat([f[b].float().flatten(1) for f, _, _ in sources], 1)
         weights = torch.cat([w[b].float().flatten() for _, _, w in sources])
-        sums = splat_bilinear(points, values, weights, height, width)
-        covered = sums[-1:] > 1e-6
-        out.append(torch.cat([torch.where(covered, sums[:-1] / sums[-1:].clamp_min(1e-12), 0.0), covered.float()]))
+        out.append(normalise_splat(splat_bilinear(points, values, weights, height, width)))
     return torch.stack(out)
+
+
+def normalise_splat(sums: torch.Tensor) -> torch.Tensor:
+    """(Σ w·f, Σ w) (C + 1, h, w) → (C + 1, h, w): weighted mean features (0 in holes), then coverage 0/1."""
+    covered = sums[-1:] > 1e-6
+    return torch.cat([torch.where(covered, sums[:-1] / sums[-1:].clamp_min(1e-12), 0.0), covered.float()])
+
+
+def shrink(field: torch.Tensor, scale: int) -> torch.Tensor:
+    """A (B, C, H, W) field averaged over ``scale`` × ``scale`` blocks → (B, C, H / scale, W / scale)."""
+    return F.avg_pool2d(field, scale) if scale > 1 else field
 
 
 def _conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -122,13 +131,22 @@ class FrameNet(nn.Module):
         splats = []
         for level in range(len(first_features)):
             scale = 2 ** level
-            shrink = (lambda x: F.avg_pool2d(x, scale)) if scale > 1 else (lambda x: x)
             with torch.autocast(forward.device.type, enabled=False):
+                first_weight, last_weight = (shrink(z, scale).float().exp() for z in (first_z, last_z))
                 splats.append(softmax_splat([
-                    (first_features[level], shrink(forward) / scale, alpha * shrink(first_z).float().exp()),
-                    (last_features[level], shrink(backward) / scale, (1 - alpha) * shrink(last_z).float().exp())]))
-        rgb, coverage = splats[0][:, :3], splats[0][:, -1:]
-        filled = torch.stack([fill_holes(rgb[b].detach(), coverage[b, 0]) for b in range(len(rgb))])
+                    (first_features[level], shrink(forward, scale) / scale, alpha * first_weight),
+                    (last_features[level], shrink(backward, scale) / scale, (1 - alpha) * last_weight)]))
+        return self.decode(splats)
+
+    def decode(self, splats: list[torch.Tensor], filled: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised splats per scale (B, C_level + 1, H / 2^level, W / 2^level) → RGB (B, 3, H, W).
+
+        ``filled``: the hole-filled splatted RGB (B, 3, H, W) when already computed (e.g. over a larger
+        picture than the window decoded).
+        """
+        if filled is None:
+            rgb, coverage = splats[0][:, :3], splats[0][:, -1:]
+            filled = torch.stack([fill_holes(rgb[b].detach(), coverage[b, 0]) for b in range(len(rgb))])
         x = None
         for level in reversed(range(len(splats))):
             parts = [splats[level]] + ([filled] if level == 0 else [])

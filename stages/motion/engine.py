@@ -5,12 +5,15 @@ forward-warps the image by the integrated displacement F_{0→n} and backward-wa
 two with α_n = 1 − n/N (softmax splatting, weights exp(Z)), fills the few remaining holes and composites the
 static region from the input with a feathered mask. Frame 0 and frame N are the input: the loop is seamless.
 
-Only the pixels of the mask are integrated and splatted, so the cost scales with the moving area.
-Pure PyTorch: runs on CPU or GPU.
+Only the pixels of the mask are integrated and splatted, so the cost scales with the moving area. The
+backward displacements, needed last-first, are kept at √N checkpoints (:class:`ReverseIntegrator`), so
+memory does not grow with the number of frames; iterating renders several frames at once
+(``stages.threads``). Pure PyTorch: runs on CPU or GPU.
 """
 
 from __future__ import annotations
 
+from math import isqrt
 from typing import Iterator
 
 import cv2
@@ -20,6 +23,7 @@ import torch.nn.functional as F
 
 from stages.errors import InputError
 from stages.motion.flowfield import check_mask
+from stages.threads import map_in_order
 
 
 def sample_bilinear(field: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -50,12 +54,14 @@ def check_loop_inputs(image: np.ndarray, mask: np.ndarray, flow: np.ndarray, fra
     return mask
 
 
-def euler_displacements(flow: torch.Tensor, points: torch.Tensor, steps: int) -> Iterator[torch.Tensor]:
-    """Yield D_0 = 0, D_1, ..., D_steps (each (K, 2)) with D_n = D_{n−1} + F(p + D_{n−1}) — O(steps) work.
+def euler_displacements(flow: torch.Tensor, points: torch.Tensor, steps: int,
+                        start: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+    """Yield D_0, D_1, ..., D_steps (each (K, 2)) with D_n = D_{n−1} + F(p + D_{n−1}) — O(steps) work.
 
-    ``flow``: (2, H, W) pixels per frame; ``points``: (K, 2) start positions (x, y).
+    ``flow``: (2, H, W) pixels per frame; ``points``: (K, 2) start positions (x, y); D_0 = ``start`` (K, 2)
+    (default zero: resuming from a stored D_m continues that integration exactly).
     """
-    displacement = torch.zeros_like(points)
+    displacement = torch.zeros_like(points) if start is None else start
     yield displacement
     for _ in range(steps):
         displacement = displacement + sample_bilinear(flow, points + displacement)
@@ -84,50 +90,134 @@ class ForwardIntegrator:
         return displacement
 
 
+class ReverseIntegrator:
+    """F_{0→m} at ``points`` (K, 2) for 0 ≤ m ≤ ``steps``, cheapest when asked for m = steps, steps − 1, …, 0.
+
+    One pass keeps the displacement every ⌊√steps⌋ steps (checkpoints); a segment between two checkpoints
+    is re-integrated from its checkpoint when first asked for. Memory: about 2√steps displacements instead
+    of steps + 1; work: at most 2·steps Euler steps for the whole reverse sweep. Values are bit-identical to
+    one straight integration.
+    """
+
+    def __init__(self, flow: torch.Tensor, points: torch.Tensor, steps: int):
+        self.flow, self.points, self.steps = flow, points, steps
+        self.segment = max(1, isqrt(steps))
+        self._checkpoints: dict[int, torch.Tensor] = {}
+        segment: list[torch.Tensor] = []
+        for m, displacement in enumerate(euler_displacements(flow, points, steps)):
+            if m % self.segment == 0:
+                self._checkpoints[m], segment = displacement, []
+            segment.append(displacement)
+        self._start, self._segment = steps - steps % self.segment, segment  # the last segment, ready
+
+    def __call__(self, m: int) -> torch.Tensor:
+        """The displacement (K, 2) after m steps."""
+        start = m - m % self.segment
+        if start != self._start:
+            resumed = euler_displacements(self.flow, self.points, self.segment - 1, self._checkpoints[start])
+            self._start, self._segment = start, list(resumed)
+        return self._segment[m - start]
+
+
+SPLAT_PAD = 2
+"""Splats go to an accumulator with this many extra pixels on each side (cut away): no bounds checks."""
+
+
+def splat_accumulator(channels: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """A zeroed accumulator (channels, (H + 4)·(W + 4)) for :func:`splat_add`, dtype and device of ``like``."""
+    return like.new_zeros(channels, (height + 2 * SPLAT_PAD) * (width + 2 * SPLAT_PAD))
+
+
+def splat_add(accumulator: torch.Tensor, points: torch.Tensor, payload: torch.Tensor, height: int, width: int,
+              scale: float = 1.0) -> None:
+    """Add ``scale`` · ``payload`` (C, K) bilinearly at ``points`` (K, 2) (x, y) into ``accumulator``.
+
+    Each point spreads over its four neighbours; points off the image land in the cut-away border (indices
+    are computed in float32: exact below 2^24 pixels).
+    """
+    padded_width = width + 2 * SPLAT_PAD
+    x = points[:, 0].clamp(-1.5, width + 0.5)
+    y = points[:, 1].clamp(-1.5, height + 0.5)
+    x0, y0 = x.floor(), y.floor()
+    index = ((y0 + SPLAT_PAD) * padded_width + (x0 + SPLAT_PAD)).long().expand(payload.shape[0], -1)
+    fx, fy = x - x0, y - y0
+    gx, gy = 1 - fx, 1 - fy
+    if scale != 1.0:
+        fx, gx = fx * scale, gx * scale
+    for offset, share in ((0, gx * gy), (1, fx * gy), (padded_width, gx * fy), (padded_width + 1, fx * fy)):
+        accumulator[:, offset:].scatter_add_(1, index, payload * share)
+
+
+def splat_image(accumulator: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The (C, H, W) image of an accumulator of :func:`splat_accumulator`, border cut away (a view)."""
+    channels = accumulator.shape[0]
+    padded = accumulator.view(channels, height + 2 * SPLAT_PAD, width + 2 * SPLAT_PAD)
+    return padded[:, SPLAT_PAD:SPLAT_PAD + height, SPLAT_PAD:SPLAT_PAD + width]
+
+
 def splat_bilinear(points: torch.Tensor, values: torch.Tensor, weights: torch.Tensor,
                    height: int, width: int) -> torch.Tensor:
     """Softmax-splat ``values`` (C, K) with ``weights`` (K,) at ``points`` (K, 2) (x, y) → (C + 1, H, W).
 
     Returns Σ w·v in the first C channels and Σ w in the last; each point spreads bilinearly over its four
-    neighbours. Points off the image land in a 2-pixel border that is cut away, so no bounds checks are
-    needed (indices are computed in float32: exact below 2^24 pixels).
+    neighbours; points off the image are dropped.
     """
-    pad = 2
-    padded_width = width + 2 * pad
-    x = points[:, 0].clamp(-1.5, width + 0.5)
-    y = points[:, 1].clamp(-1.5, height + 0.5)
-    x0, y0 = x.floor(), y.floor()
-    fx, fy = x - x0, y - y0
-    gx, gy = 1 - fx, 1 - fy
     payload = torch.cat([values * weights, weights[None]])
-    channels = payload.shape[0]
-    index = ((y0 + pad) * padded_width + (x0 + pad)).long().expand(channels, -1)
-    accumulator = payload.new_zeros(channels, (height + 2 * pad) * padded_width)
-    for offset, share in ((0, gx * gy), (1, fx * gy), (padded_width, gx * fy), (padded_width + 1, fx * fy)):
-        accumulator[:, offset:].scatter_add_(1, index, payload * share)
-    return accumulator.view(channels, height + 2 * pad, padded_width)[:, pad:pad + height, pad:pad + width]
+    accumulator = splat_accumulator(payload.shape[0], height, width, payload)
+    splat_add(accumulator, points, payload, height, width)
+    return splat_image(accumulator, height, width)
 
 
 def fill_holes(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Fill pixels of zero weight from their surroundings by a push-pull pyramid.
 
     ``values``: (C, H, W) weighted means where ``weights`` (H, W) > 0; returns (C, H, W) with every pixel set.
+    Known pixels are returned unchanged; at full resolution only the holes are interpolated (they are
+    usually few), from the pyramid's next level as bilinear upsampling (half-pixel centres) would.
     """
-    known = (weights > 0).to(values.dtype)
+    known = weights > 0
     if bool(known.all()) or not bool(known.any()):
         return values
-    levels = [(values * known, known)]
-    while min(levels[-1][1].shape[-2:]) > 1 and not bool((levels[-1][1] > 0).all()):
-        summed, count = levels[-1]
-        levels.append((F.avg_pool2d(summed[None], 2, ceil_mode=True)[0],
-                       F.avg_pool2d(count[None, None], 2, ceil_mode=True)[0, 0]))
-    summed, count = levels[-1]
-    filled = summed / count.clamp_min(1e-12)
-    for summed, count in reversed(levels[:-1]):
+    known = known.to(values.dtype)
+    base = values.new_empty(values.shape[0] + 1, *values.shape[1:])  # (Σ known values, count) per pixel
+    torch.mul(values, known, out=base[:-1])
+    base[-1] = known
+    levels = [base]
+    while min(levels[-1].shape[-2:]) > 1 and not bool((levels[-1][-1] > 0).all()):
+        levels.append(_block_sums(levels[-1]))
+    filled = levels[-1][:-1] / levels[-1][-1].clamp_min(1e-12)
+    for level in reversed(levels[1:-1]):
+        summed, count = level[:-1], level[-1]
         coarse = F.interpolate(filled[None], size=count.shape, mode="bilinear", align_corners=False)[0]
-        here = summed / count.clamp_min(1e-12)
-        filled = torch.where(count > 0, here, coarse)
-    return filled
+        filled = torch.where(count > 0, summed / count.clamp_min(1e-12), coarse)
+    holes = torch.nonzero(known == 0)
+    out = values.clone()
+    out[:, holes[:, 0], holes[:, 1]] = _upsampled_at(filled, holes, values.shape[-2:])
+    return out
+
+
+def _block_sums(grid: torch.Tensor) -> torch.Tensor:
+    """Sums over 2 × 2 blocks of (C, H, W) → (C, ⌈H/2⌉, ⌈W/2⌉) (odd sides: the last block is half empty)."""
+    channels, height, width = grid.shape
+    if height % 2 or width % 2:
+        grid = F.pad(grid, (0, width % 2, 0, height % 2))
+    rows = grid[:, 0::2] + grid[:, 1::2]
+    return rows[:, :, 0::2] + rows[:, :, 1::2]
+
+
+def _upsampled_at(coarse: torch.Tensor, pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``F.interpolate(coarse, size, mode="bilinear", align_corners=False)`` at ``pixels`` (K, 2) (row, col)
+    only → (C, K)."""
+    corners = []
+    for axis in (0, 1):
+        inside, outside = coarse.shape[1 + axis], size[axis]
+        source = ((pixels[:, axis].to(coarse.dtype) + 0.5) * (inside / outside) - 0.5).clamp_min(0)
+        low = source.long()
+        corners.append((low, (low + 1).clamp_max(inside - 1), source - low))
+    (y0, y1, fy), (x0, x1, fx) = corners
+    top = coarse[:, y0, x0] * (1 - fx) + coarse[:, y0, x1] * fx
+    bottom = coarse[:, y1, x0] * (1 - fx) + coarse[:, y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
 
 
 def feather_weights(mask: np.ndarray, feather_px: float) -> np.ndarray:
@@ -143,7 +233,8 @@ class LoopRenderer:
 
     image: uint8 (H, W, 3); mask: bool (H, W); flow: float32 (2, H, W) pixels per frame;
     importance: optional float (H, W) Z for softmax splatting (higher wins where pixels collide).
-    Iterate to get N uint8 (H, W, 3) frames; ``frame(n)`` renders any 0 ≤ n ≤ N (frame N = frame 0).
+    Iterate to get N uint8 (H, W, 3) frames (``stages.threads.frame_workers()`` of them rendered at once);
+    ``frame(n)`` renders any 0 ≤ n ≤ N (frame N = frame 0).
     """
 
     def __init__(self, image: np.ndarray, mask: np.ndarray, flow: np.ndarray, frames: int = 120,
@@ -157,44 +248,59 @@ class LoopRenderer:
         rows, cols = np.nonzero(mask)
         as_tensor = lambda array: torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
         self._image = as_tensor(image)
-        self._points = as_tensor(np.stack([cols, rows], 1).astype(np.float32))
-        self._box_points = self._points - self._points.new_tensor([left, top])  # the same, relative to the box
+        points = as_tensor(np.stack([cols, rows], 1).astype(np.float32))
+        self._box_points = points - points.new_tensor([left, top])  # the same, relative to the box
         box = as_tensor(image[top:bottom, left:right]).permute(2, 0, 1).float() / 255.0
         self._box_static = box
-        self._box_outside = as_tensor(~mask[top:bottom, left:right])
-        self._box_feather = as_tensor(feather_weights(mask, feather_px)[top:bottom, left:right])
-        static = box[:, rows - top, cols - left]
-        self._values = torch.cat([static, static], dim=1)
+        outside = ~mask[top:bottom, left:right]
+        self._box_outside = as_tensor(outside) if outside.any() else None  # None: every pixel moves
+        feather = feather_weights(mask, feather_px)[top:bottom, left:right]
+        self._box_feather = as_tensor(feather) if (feather < 1).any() else None  # None: nothing to blend
         z = torch.zeros(len(rows), device=self.device) if importance is None else \
             as_tensor(np.asarray(importance, np.float32)[rows, cols])
-        self._exp_z = torch.exp(z - z.max())
-        self._flow = as_tensor(flow.astype(np.float32))
-        self._backward = torch.stack(list(euler_displacements(-self._flow, self._points, frames)))
-        self._forward = ForwardIntegrator(self._flow, self._points, frames)
+        exp_z = torch.exp(z - z.max())
+        self._payload = torch.cat([box[:, rows - top, cols - left] * exp_z, exp_z[None]])  # (4, K): Σ w·v, Σ w
+        flow_tensor = as_tensor(flow.astype(np.float32))
+        self._forward = ForwardIntegrator(flow_tensor, points, frames)
+        self._backward = ReverseIntegrator(-flow_tensor, points, frames)
 
     def __len__(self) -> int:
         return self.frames
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        for n in range(self.frames):
-            yield self.frame(n)
+        displacements = ((n, self._forward(n), self._backward(self.frames - n)) for n in range(self.frames))
+        return map_in_order(self._render, displacements)
 
-    @torch.inference_mode()
     def frame(self, n: int) -> np.ndarray:
         """Frame n (0 ≤ n ≤ N) as uint8 (H, W, 3)."""
         if not 0 <= n <= self.frames:
             raise InputError(f"frame {n} is outside the loop 0..{self.frames}")
+        return self._render(n, self._forward(n), self._backward(self.frames - n))
+
+    @torch.inference_mode()
+    def _render(self, n: int, forward: torch.Tensor, backward: torch.Tensor) -> np.ndarray:
+        """Frame n from its displacements F_{0→n} and F_{N→n} (K, 2) → uint8 (H, W, 3)."""
         alpha = 1.0 - n / self.frames
-        points = torch.cat([self._box_points + self._forward(n), self._box_points + self._backward[self.frames - n]])
-        weights = torch.cat([self._exp_z * alpha, self._exp_z * (1.0 - alpha)])
         top, bottom, left, right = self._box
-        splat = splat_bilinear(points, self._values, weights, bottom - top, right - left)
+        height, width = bottom - top, right - left
+        accumulator = splat_accumulator(4, height, width, self._payload)
+        for displacement, share in ((forward, alpha), (backward, 1.0 - alpha)):
+            if share > 0:
+                splat_add(accumulator, self._box_points + displacement, self._payload, height, width, share)
+        splat = splat_image(accumulator, height, width)
         colour = splat[:3] / splat[3].clamp_min(1e-12)
-        colour = torch.where(self._box_outside, self._box_static, colour)  # static pixels are known
-        colour = fill_holes(colour, ((splat[3] > 1e-6) | self._box_outside).float())
-        colour = torch.lerp(self._box_static, colour, self._box_feather)  # feather 0 outside: exactly static
+        known = splat[3] > 1e-6
+        if self._box_outside is not None:
+            colour = torch.where(self._box_outside, self._box_static, colour)  # static pixels are known
+            known |= self._box_outside
+        colour = fill_holes(colour, known.float())
+        if self._box_feather is not None:
+            colour = torch.lerp(self._box_static, colour, self._box_feather)  # feather 0 outside: exactly static
+        rendered = colour.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
+        if (height, width) == (self.height, self.width):
+            return rendered.contiguous().cpu().numpy()
         out = self._image.clone()
-        out[top:bottom, left:right] = colour.permute(1, 2, 0).mul(255.0).round_().clamp_(0, 255).byte()
+        out[top:bottom, left:right] = rendered
         return out.cpu().numpy()
 
 

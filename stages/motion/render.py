@@ -5,8 +5,10 @@ chosen in exactly one place:
 
 - :class:`Motion` names one source of motion — arrows (hints), a direction phrase, a ready flow, or a trained
   G_flow read with a caption or a direction — and :func:`motion_flow` turns it into a dense flow;
-- :func:`make_renderer` picks the motion engine or G_frame; :func:`render_frames` runs it;
-- :func:`write_cinemagraph` writes the video, its flow picture and ``meta.json``.
+- :func:`make_renderer` picks the motion engine or G_frame; :func:`stream_frames` runs it frame by frame,
+  :func:`render_frames` collects every frame (for scoring);
+- :func:`write_cinemagraph` writes the video (streamed: encoded while the next frames render), its flow
+  picture and ``meta.json``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -113,9 +116,14 @@ def make_renderer(image: np.ndarray, mask: np.ndarray, flow: np.ndarray, frames:
     return LearnedRenderer(model, image, mask, flow, frames, feather_px), {"renderer": "G_frame"}
 
 
+def stream_frames(renderer) -> Iterator[np.ndarray]:
+    """The loop's N uint8 (H, W, 3) frames one by one with a progress bar; ``len()`` is N."""
+    return tqdm(renderer, total=len(renderer), desc="rendering", unit="frame", leave=False)
+
+
 def render_frames(renderer) -> np.ndarray:
-    """Render every frame of the loop with a progress bar → uint8 (N, H, W, 3)."""
-    return np.stack(list(tqdm(renderer, total=len(renderer), desc="rendering", unit="frame", leave=False)))
+    """Render every frame of the loop with a progress bar → uint8 (N, H, W, 3) (memory grows with N)."""
+    return np.stack(list(stream_frames(renderer)))
 
 
 def sidecar_paths(video: Path) -> dict[str, Path]:
@@ -124,13 +132,31 @@ def sidecar_paths(video: Path) -> dict[str, Path]:
             "meta": video.with_name(f"{video.stem}_meta.json")}
 
 
-def write_cinemagraph(path: Path, frames: np.ndarray, flow: np.ndarray, fps: float, meta: dict) -> dict:
-    """Write ``frames`` uint8 (N, H, W, 3) to ``path`` (format by suffix) and, beside it, the flow picture and
-    meta.json (``meta`` plus frames, fps and file names) → that meta."""
-    write_video(path, frames, fps=fps)
+def write_cinemagraph(path: Path, frames: Iterable[np.ndarray], flow: np.ndarray, fps: float, meta: dict,
+                      compress: bool = False) -> dict:
+    """Write ``frames`` — uint8 (N, H, W, 3), or N uint8 (H, W, 3) as a renderer or :func:`stream_frames`
+    yields them, encoded as they come — to ``path`` (format by suffix; ``compress`` deflates ``.npz``) and,
+    beside it, the flow picture and meta.json (``meta`` plus frames, fps and file names) → that meta."""
+    count = _Counted(frames)
+    write_video(path, count, fps=fps, compress=compress)
     sidecars = sidecar_paths(path)
     save_png(sidecars["flow_picture"], flow_to_rgb(flow))
-    meta = {**meta, "frames": len(frames), "fps": fps, "video": path.name,
+    meta = {**meta, "frames": count.seen, "fps": fps, "video": path.name,
             "flow_picture": sidecars["flow_picture"].name}
     sidecars["meta"].write_text(json.dumps(meta, indent=2))
     return meta
+
+
+class _Counted:
+    """An iterable of frames that counts what went through (and keeps the ``len()`` of what it wraps)."""
+
+    def __init__(self, frames: Iterable[np.ndarray]):
+        self.frames, self.seen = frames, 0
+
+    def __len__(self) -> int:
+        return len(self.frames)  # TypeError when what it wraps has no length
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for frame in self.frames:
+            self.seen += 1
+            yield frame
