@@ -1,13 +1,16 @@
-"""File digests, and the permissions of files written atomically: ``tempfile`` makes them private (0600 /
-0700), but results are meant to be read by others (a web server serving an MTurk batch, the nodes of a Ray
-cluster sharing a store)."""
+"""File digests; the permissions of files written atomically (``tempfile`` makes them private (0600 /
+0700), but results are meant to be read by others: a web server serving an MTurk batch, the nodes of a Ray
+cluster sharing a store); and the checks that keep a command from overwriting its own inputs."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
+
+from stages.errors import InputError
 
 _UMASK = os.umask(0o022)  # the umask can only be read by setting it: read it once, at import, and put it back
 os.umask(_UMASK)
@@ -32,3 +35,53 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def same_file(first: str | Path, second: str | Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist (links, ``..``, hard links), else the
+    same resolved path (symlinks followed)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return Path(first).resolve() == Path(second).resolve()
+
+
+def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path | None]) -> None:
+    """Refuse, before any work, outputs that would replace an input or one another.
+
+    ``outputs`` and ``inputs`` map what the user calls each path (``-o``, ``--mask``, "the flow picture
+    beside -o", ...) to the path; None inputs are skipped. A folder input counts for every file inside it.
+    """
+    given = {name: Path(path) for name, path in inputs.items() if path is not None}
+    seen: dict[str, Path] = {}
+    for name, output in outputs.items():
+        output = Path(output)
+        for input_name, source in given.items():
+            inside = source.is_dir() and output.resolve().is_relative_to(source.resolve())
+            if same_file(output, source) or inside:
+                raise InputError(f"{name} ({output}) would overwrite {input_name} ({source}): give another "
+                                 "output path")
+        for other_name, other in seen.items():
+            if same_file(output, other):
+                raise InputError(f"{name} ({output}) and {other_name} ({other}) are the same file: give "
+                                 "another path")
+        seen[name] = output
+
+
+def check_writable_folder(folder: str | Path, setting: str) -> Path:
+    """Create ``folder`` (and its parents) if needed and check a file can be written in it → the folder.
+
+    ``setting`` names the option the folder comes from, for the InputError.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create the folder {folder} for {setting}: {error.strerror}") from None
+    try:
+        with tempfile.TemporaryFile(dir=folder):  # a real write: permissions, read-only mounts, full disks
+            pass
+    except OSError as error:
+        raise InputError(f"cannot write in the folder {folder} (for {setting}): {error.strerror}; choose a "
+                         "folder you can write to") from None
+    return folder
