@@ -85,3 +85,30 @@ def check_writable_folder(folder: str | Path, setting: str) -> Path:
         raise InputError(f"cannot write in the folder {folder} (for {setting}): {error.strerror}; choose a "
                          "folder you can write to") from None
     return folder
+
+
+def load_tensors(source, what: str, **kwargs):
+    """``torch.load(source, weights_only=True, **kwargs)``: tensors, arrays and plain containers only.
+
+    A refused file gives an InputError naming ``what`` and the Python object it asked for, without PyTorch's
+    advice to retry with ``weights_only=False`` (wrong advice for a file that may be hostile).
+    """
+    import pickle
+    import re
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # notes on pickle protocols, not the user's concern
+            return torch.load(source, weights_only=True, **kwargs)
+    except pickle.UnpicklingError as error:
+        asked = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if asked:
+            raise InputError(f"{what} asks for the Python object {asked.group(1)}, which is never loaded: only "
+                             "tensors and arrays are read (other objects could run code)") from None
+        raise InputError(f"{what} is not a file of tensors or arrays that can be read safely") from None
+    except (RuntimeError, EOFError, ValueError, OSError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise InputError(f"cannot read {what} as tensors ({reason})") from None
