@@ -86,6 +86,10 @@ class Range:
         except ValueError as error:
             raise InputError(f"{setting} {error}") from None
 
+    def option(self, setting: str) -> Callable[[str], int | float]:
+        """An ``argparse`` type for the option ``setting`` (e.g. ``--speed``) following this rule."""
+        return option(self.check, setting)
+
 
 def text(value: Any, setting: str, max_chars: int) -> str:
     """``value`` as text of at most ``max_chars`` characters, else InputError naming ``setting``."""

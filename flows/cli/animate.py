@@ -34,10 +34,6 @@ def _phrase(setting: str):
     return values.option(lambda text, name: values.text(text, name, PHRASE_CHARS), setting)
 
 
-def _number(rule: values.Range, setting: str):
-    """argparse type checking a number option against ``rule`` (stages.values)."""
-    return values.option(rule.check, setting)
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``animate`` sub-command."""
@@ -55,19 +51,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "give --prompt (text variant) or --direction (directional variant)")
     parser.add_argument("--prompt", type=_phrase("--prompt"),
                         help="the caption or prompt G_flow reads (with --flow-model)")
-    parser.add_argument("--max-flow", type=_number(values.MAX_FLOW, "--max-flow"), default=1.0,
+    parser.add_argument("--max-flow", type=values.MAX_FLOW.option("--max-flow"), default=1.0,
                         help="clamp G_flow's flow to ±this many pixels per frame before --speed (default 1, "
                              "as in the paper)")
     parser.add_argument("--frame-model", type=Path, metavar="DIR",
                         help="render with a trained G_frame (checkpoint folder, e.g. data/models/g_frame) instead "
                              "of the motion engine's splatting")
-    parser.add_argument("--speed", type=_number(values.SPEED, "--speed"), default=1.0,
+    parser.add_argument("--speed", type=values.SPEED.option("--speed"), default=1.0,
                         help="flow multiplier; pixels per frame (default 1)")
-    parser.add_argument("--frames", type=_number(values.FRAMES, "--frames"), default=120,
+    parser.add_argument("--frames", type=values.FRAMES.option("--frames"), default=120,
                         help="frames per loop (default 120)")
-    parser.add_argument("--fps", type=_number(values.FPS, "--fps"), default=30.0,
+    parser.add_argument("--fps", type=values.FPS.option("--fps"), default=30.0,
                         help="frames per second (default 30)")
-    parser.add_argument("--seed", type=_number(values.SEED, "--seed"), default=0,
+    parser.add_argument("--seed", type=values.SEED.option("--seed"), default=0,
                         help="seed of the direction's angle (default 0)")
     parser.add_argument("--save-flow", type=Path, help="also save the dense flow as .npy (2, H, W)")
     parser.add_argument("--device", default="cpu", type=values.option(check_device, "--device"),
