@@ -99,6 +99,11 @@ def text(value: Any, setting: str, max_chars: int) -> str:
     return value
 
 
+def text_option(setting: str, max_chars: int) -> Callable[[str], str]:
+    """An ``argparse`` type for free text of at most ``max_chars`` characters."""
+    return option(lambda value, name: text(value, name, max_chars), setting)
+
+
 def option(check: Callable[[Any, str], Any], setting: str = "the value") -> Callable[[str], Any]:
     """An ``argparse`` type from a check (``Range(...).check``, or a function (value, setting) → value) that
     reports through argparse's one-line error for the option."""

@@ -29,11 +29,6 @@ def _hint(text: str) -> Hint:
                                          f"{values.shorten(text)}") from None
 
 
-def _phrase(setting: str):
-    """argparse type: text of at most :data:`PHRASE_CHARS` characters."""
-    return values.option(lambda text, name: values.text(text, name, PHRASE_CHARS), setting)
-
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``animate`` sub-command."""
@@ -41,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Animate the masked region of IMAGE as a seamless loop.")
     parser.add_argument("image", type=Path, help="the picture (PNG or JPEG; gray and RGBA are converted)")
     parser.add_argument("--mask", type=Path, required=True, help="PNG of the same size; white = moving region")
-    parser.add_argument("--direction", type=_phrase("--direction"),
+    parser.add_argument("--direction", type=values.text_option("--direction", PHRASE_CHARS),
                         help='e.g. "flowing from left to right", "downwards", "to the left"')
     parser.add_argument("--hint", action="append", type=_hint, metavar="X,Y,DX,DY",
                         help="an arrow at pixel (X, Y) moving (DX, DY) pixels per frame (y down); repeatable")
@@ -49,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--flow-model", type=Path, metavar="DIR",
                         help="predict the flow with a trained G_flow (checkpoint folder, e.g. data/models/g_flow); "
                              "give --prompt (text variant) or --direction (directional variant)")
-    parser.add_argument("--prompt", type=_phrase("--prompt"),
+    parser.add_argument("--prompt", type=values.text_option("--prompt", PHRASE_CHARS),
                         help="the caption or prompt G_flow reads (with --flow-model)")
     parser.add_argument("--max-flow", type=values.MAX_FLOW.option("--max-flow"), default=1.0,
                         help="clamp G_flow's flow to ±this many pixels per frame before --speed (default 1, "
