@@ -41,6 +41,8 @@ def resolve_device(name: str, setting: str = "device") -> "torch.device":
 
 
 def check_device(name: str, setting: str = "device") -> str:
-    """``name`` back when :func:`resolve_device` accepts it (for argparse types and params checks)."""
-    resolve_device(name, setting)
+    """``name`` back when :func:`resolve_device` accepts it (for argparse types and params checks); ``cpu``
+    is always present and is accepted without loading torch."""
+    if name != "cpu":
+        resolve_device(name, setting)
     return name

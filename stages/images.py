@@ -58,23 +58,35 @@ def check_pixels(height: int, width: int, what: str) -> None:
 
 def load_rgb(path: str | Path) -> np.ndarray:
     """Read an image file as uint8 (H, W, 3) RGB; grayscale is replicated, alpha is dropped."""
-    data = _read_image_file(path, "image", "give the path of a PNG or JPEG file")
+    data = _read_image_file(path, "image")
     return as_rgb(data, bgr=True)
 
 
-def _read_image_file(path: str | Path, what: str, hint: str) -> np.ndarray:
-    """The pixels of an image file as cv2 reads them (BGR order, any depth, alpha kept); ``what`` and
-    ``hint`` word the InputError for a missing or unreadable file."""
+HINTS = {"image": "give the path of a PNG or JPEG file",
+         "mask": "give a PNG or JPEG where white marks the region to animate"}
+
+
+def check_image_file(path: str | Path, what: str = "image") -> tuple[int, int]:
+    """(height, width) of an image file from its header, refusing (InputError) a missing file, an unknown
+    format or a picture over :func:`max_pixels`; ``what`` ("image" or "mask") words the message. Decodes
+    nothing, so a command can check its inputs before loading anything heavy."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{what} not found: {path} ({hint})")
+        raise InputError(f"{what} not found: {path} ({HINTS[what]})")
     size = image_size(path)
     if size is None:
-        raise InputError(f"cannot read {path} as an image ({hint})")
+        raise InputError(f"cannot read {path} as an image ({HINTS[what]})")
     check_pixels(*size, f"{what} {path}")
+    return size
+
+
+def _read_image_file(path: str | Path, what: str) -> np.ndarray:
+    """The pixels of an image file as cv2 reads them (BGR order, any depth, alpha kept), checked first by
+    :func:`check_image_file`."""
+    check_image_file(path, what)
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
-        raise InputError(f"cannot read {path} as an image ({hint})")
+        raise InputError(f"cannot read {path} as an image ({HINTS[what]})")
     return data
 
 
@@ -100,7 +112,7 @@ def load_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndar
 
     ``shape`` (H, W), when given, must match the mask's size.
     """
-    data = _read_image_file(path, "mask", "give a PNG or JPEG where white marks the region to animate")
+    data = _read_image_file(path, "mask")
     if data.ndim == 3 and data.shape[2] == 4 and data[:, :, 3].min() < 255:
         mask = data[:, :, 3] > 127
     else:

@@ -59,10 +59,15 @@ class Range:
     def parse(self, value: Any) -> int | float:
         """``value`` (a number or its text) as int or float → the number; ValueError "must be ..." if not."""
         number = self._number(value)
-        too_low = self.low is not None and (number <= self.low if self.low_open else number < self.low)
-        if number is None or too_low or (self.high is not None and number > self.high):
+        if number is None or not self._inside(number):
             raise ValueError(f"must be {self.describe()}, got {shorten(value)}")
         return number
+
+    def _inside(self, number: int | float) -> bool:
+        """Whether ``number`` lies within the bounds."""
+        if self.low is not None and (number <= self.low if self.low_open else number < self.low):
+            return False
+        return self.high is None or number <= self.high
 
     def _number(self, value: Any) -> int | float | None:
         """The number ``value`` stands for (an int when ``integer``), or None when it is none / not finite."""

@@ -12,7 +12,7 @@ from stages import values
 from stages.devices import check_device
 from stages.errors import InputError
 from stages.files import check_outputs, check_writable_folder
-from stages.images import load_mask, load_rgb
+from stages.images import check_image_file, load_mask, load_rgb
 from stages.motion.flowfield import Hint
 from stages.video import VIDEO_SUFFIXES, check_video_path
 
@@ -135,6 +135,7 @@ def check_paths(args: argparse.Namespace, output: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Animate and write the video, its flow picture and meta.json."""
     output = check_video_path(args.output)
+    check_image_file(args.image, "image"), check_image_file(args.mask, "mask")  # headers only, before torch
     check_paths(args, output)
     image = load_rgb(args.image)
     mask = load_mask(args.mask, image.shape[:2])

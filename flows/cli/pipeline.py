@@ -22,9 +22,10 @@ def run(args: argparse.Namespace) -> int:
     """
     from flows.pipeline import FLOWS
     from stages.errors import InputError
+    from stages.values import shorten
 
     if args.stage not in FLOWS:
-        raise InputError(f"unknown stage {args.stage!r}; stages: {', '.join(FLOWS)}")
+        raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(FLOWS)}")
     manifest = FLOWS[args.stage](load_params(args.params))
     failed = manifest[manifest.status == "failed"]
     for row in failed.itertuples():
