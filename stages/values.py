@@ -123,16 +123,22 @@ def option(check: Callable[[Any, str], Any], setting: str = "the value") -> Call
     return parse
 
 
-def check_section(section: dict | None, name: str, rules: dict[str, Range]) -> dict:
-    """The params section ``name`` with each key that has a rule checked and converted (int or float).
+def check_section(section: dict | None, name: str, rules: dict[str, Any]) -> dict:
+    """The params section ``name`` with each key that has a rule checked and converted.
 
-    Keys without a rule and null values are passed through; e.g. ``check_section(params["animate"],
-    "animate", ANIMATE)`` refuses ``-S animate.speed=nan`` as "animate.speed must be a finite number ...".
+    A rule is a :class:`Range` or a check (value, setting) → value such as :func:`stages.devices.check_device`.
+    Keys without a rule and null values are passed through, numbers of the right kind unchanged (30 stays
+    30 under a float rule), text converted ("0.5" → 0.5); e.g. ``check_section(params["animate"], "animate",
+    PARAMS["animate"])`` refuses ``-S animate.speed=nan`` as "animate.speed must be a finite number ...".
     """
     section = dict(section or {})
     for key, rule in rules.items():
-        if section.get(key) is not None:
-            section[key] = rule.check(section[key], f"{name}.{key}")
+        value = section.get(key)
+        if value is None:
+            continue
+        checked = (rule.check if isinstance(rule, Range) else rule)(value, f"{name}.{key}")
+        already = type(value) is int or (type(value) is float and not getattr(rule, "integer", True))
+        section[key] = value if already else checked  # numbers keep their type: params digests stay the same
     return section
 
 
@@ -150,9 +156,49 @@ FEATHER = Range(0, 1000)
 """Width of the feathered edge of the moving region, pixels."""
 SMOOTHNESS = Range(0, 10, low_open=True)
 """Gaussian width of hint interpolation, fraction of the larger image side."""
-ANIMATE = {"frames": FRAMES, "fps": FPS, "speed": SPEED, "smoothness": SMOOTHNESS, "feather_px": FEATHER,
-           "max_flow": MAX_FLOW, "seed": SEED}
-"""Rules of the ``animate`` params sections (``animate``, ``animate_learned``)."""
+FRACTION = Range(0, 1)
+"""A fraction of something (of the steps, of a mix)."""
+COUNT = Range(1, 10**9, integer=True)
+"""How many of something (scenes, iterations, a batch size)."""
+RATE = Range(0, 1, low_open=True)
+"""A learning rate or a decay factor."""
+
+
+def _device(value: Any, setting: str) -> str:
+    """A device name that is present (stages.devices.check_device, imported when a section is checked)."""
+    from stages.devices import check_device
+
+    return check_device(str(value), setting)
+
+
+_ANIMATE = {"frames": FRAMES, "fps": FPS, "speed": SPEED, "smoothness": SMOOTHNESS, "feather_px": FEATHER,
+            "max_flow": MAX_FLOW, "seed": SEED, "device": _device}
+_SCENES = {"count": COUNT, "seed": SEED, "height": Range(16, 4096, integer=True),
+           "width": Range(16, 4096, integer=True), "frames": FRAMES, "fps": FPS, "crf": Range(0, 51, integer=True),
+           "validation_every": COUNT}
+_TRAINING = {"crop": Range(16, 4096, integer=True), "mask_threshold": Range(0), "iterations": COUNT,
+             "batch_size": COUNT, "lr_g": RATE, "lr_d": RATE, "beta1": Range(0, 1), "beta2": Range(0, 1),
+             "ema_decay": Range(0, 1), "validate_every": COUNT, "checkpoint_every": COUNT, "log_every": COUNT,
+             "seed": SEED, "device": _device, "workers": Range(0, 256, integer=True), "feather_px": FEATHER,
+             "epe_weight": Range(0), "gan_weight": Range(0), "feature_matching_weight": Range(0),
+             "l1_weight": Range(0), "perceptual_weight": Range(0), "hint_smoothness": SMOOTHNESS,
+             "predicted_flow_iterations": Range(0, 10**9, integer=True), "eval_stride": COUNT}
+PARAMS = {
+    "run": {"num_cpus": Range(1, 4096, integer=True), "object_store_mb": Range(64, 10**7, integer=True),
+            "retries": Range(0, 100, integer=True)},
+    "synth": _SCENES, "synth_train": _SCENES,
+    "animate": _ANIMATE, "animate_learned": _ANIMATE,
+    "evaluate": {"margin": Range(0, 10000, integer=True), "mask_threshold": Range(0, 255)},
+    "models": {"device": _device, "init_seed": SEED},
+    "rewrite": {"max_chars": Range(1, 100000, integer=True)},
+    "twins": {"seed": SEED, "artistic_guidance": Range(0, 100), "realistic_guidance": Range(0, 100),
+              "negative_mix": FRACTION, "attention_injection": FRACTION, "resnet_injection": FRACTION},
+    "attention": {"max_timestep": Range(0, 1000, integer=True)},
+    "train_flow": _TRAINING, "train_frame": _TRAINING,
+}
+"""Rules of the numbers (and devices) of each params.yaml section, by section and key, for
+:func:`check_section`; keys that may be ``auto`` (twins height, width, steps) are checked where ``auto`` is
+resolved."""
 
 
 MEMORY_SETTING = "CINEMAGRAPH_MAX_MEMORY_MB"

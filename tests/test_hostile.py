@@ -221,17 +221,29 @@ def test_valid_input_next_to_the_checks_still_gives_the_right_loop(folder, tmp_p
     ("feather_px", [1, 2], "animate.feather_px"),
 ])
 def test_params_values_are_refused_with_their_name(key, value, words):
-    from stages.values import ANIMATE, check_section
+    from stages.values import PARAMS, check_section
 
     with pytest.raises(InputError, match=words.replace(".", r"\.")):
-        check_section({key: value}, "animate", ANIMATE)
+        check_section({key: value}, "animate", PARAMS["animate"])
 
 
 def test_params_values_in_range_are_converted():
-    from stages.values import ANIMATE, check_section
+    from stages.values import PARAMS, check_section
 
-    assert check_section({"speed": "0.5", "frames": 60.0, "other": "kept"}, "animate", ANIMATE) == {
+    assert check_section({"speed": "0.5", "frames": 60.0, "other": "kept"}, "animate", PARAMS["animate"]) == {
         "speed": 0.5, "frames": 60, "other": "kept"}
+
+
+def test_the_shipped_params_pass_every_rule_unchanged():
+    """The defaults are in range, and checking keeps each value and its type (store keys digest them)."""
+    import yaml
+
+    from stages.values import PARAMS, check_section
+
+    params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+    for name, rules in PARAMS.items():
+        checked = check_section(params[name], name, rules)
+        assert [(k, type(v), v) for k, v in checked.items()] == [(k, type(v), v) for k, v in params[name].items()]
 
 
 def test_unknown_device_names_are_refused_with_the_setting():
