@@ -50,15 +50,15 @@ def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path |
     """Refuse, before any work, outputs that would replace an input or one another.
 
     ``outputs`` and ``inputs`` map what the user calls each path (``-o``, ``--mask``, "the flow picture
-    beside -o", ...) to the path; None inputs are skipped. A folder input counts for every file inside it.
+    beside -o", ...) to the path; None inputs are skipped. A folder input is refused as an output itself; new
+    files may go inside it.
     """
     given = {name: Path(path) for name, path in inputs.items() if path is not None}
     seen: dict[str, Path] = {}
     for name, output in outputs.items():
         output = Path(output)
         for input_name, source in given.items():
-            inside = source.is_dir() and output.resolve().is_relative_to(source.resolve())
-            if same_file(output, source) or inside:
+            if same_file(output, source):
                 raise InputError(f"{name} ({output}) would overwrite {input_name} ({source}): give another "
                                  "output path")
         for other_name, other in seen.items():
