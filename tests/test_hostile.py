@@ -341,6 +341,22 @@ def test_export_into_a_file_is_refused(folder, tmp_path, capsys, inputs_kept):
             "afile")
 
 
+@pytest.mark.parametrize("name, text, words", [
+    ("bad.json", "{bad", "cannot read the prompts file"),
+    ("null.json", "null", "JSON object"),
+    ("empty.csv", "", "cannot read the prompts file"),
+    ("other.csv", "a,b\n1,2\n", "columns 'id' and 'prompt'"),
+])
+def test_export_with_a_damaged_prompts_file_is_one_line(tmp_path, capsys, name, text, words):
+    from stages.video import write_video
+
+    write_video(tmp_path / "ours" / "a.npz", np.zeros((4, 8, 8, 3), np.uint8))
+    (tmp_path / name).write_text(text)
+    refused(["mturk", "export", "--ours", tmp_path / "ours", "--baseline", f"b={tmp_path / 'ours'}", "-o",
+             tmp_path / "batch", "--prompts", tmp_path / name], capsys, words)
+    assert not (tmp_path / "batch").exists()
+
+
 # --- evaluate, rewrite, twins, pipeline ------------------------------------------------------------------
 
 
