@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,8 @@ def folder(tmp_path_factory) -> Path:
     nan[0, 20, 20] = np.nan
     np.save(root / "nan.npy", nan)
     npy_header_only(root / "huge.npy", (2, 100000, 100000))
+    np.save(root / "vast.npy", np.full((2, HEIGHT, WIDTH), 1e30, np.float32))
+    (root / "pickled.npy").write_bytes(pickle.dumps(flow))
     np.savez(root / "two.npz", a=flow, b=flow)
     os.symlink(root / "flow.npy", root / "link.npy")
     (root / "afile").write_text("a file, not a folder")
@@ -88,6 +91,7 @@ def refused(argv: list[str], capsys, *expected: str) -> str:
     code, out, err = run_cli(argv, capsys)
     assert code != 0, out
     assert "Traceback" not in err + out
+    assert "weights_only" not in err and "allow_pickle" not in err  # never advice to load a file unsafely
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     for text in expected:
@@ -124,11 +128,14 @@ ANIMATE_CASES = [
     ("long direction", "p.png", "m.png", ["--direction", LONG], ["--direction", "5000"]),
     ("long hint", "p.png", "m.png", ["--hint", LONG], ["--hint"]),
     ("hint nan", "p.png", "m.png", ["--hint", "nan,1,2,3"], ["--hint", "X,Y,DX,DY"]),
+    ("hint of 1e308", "p.png", "m.png", ["--hint", "1e308,1e308,1e308,1e308"], ["--hint", "within"]),
     ("unknown device", "p.png", "m.png", ["--device", "gpu0"], ["--device", "not a device"]),
     ("flow object array", "p.png", "m.png", ["--flow", "object.npy"], ["object.npy", "(2, 48, 64)"]),
     ("flow wrong shape", "p.png", "m.png", ["--flow", "shape.npy"], ["(3, 48, 64)"]),
     ("flow complex", "p.png", "m.png", ["--flow", "complex.npy"], ["complex64"]),
     ("flow NaN", "p.png", "m.png", ["--flow", "nan.npy"], ["NaN"]),
+    ("flow of 1e30", "p.png", "m.png", ["--flow", "vast.npy"], ["10000 pixels per frame"]),
+    ("flow is pickled", "p.png", "m.png", ["--flow", "pickled.npy"], ["never loaded"]),
     ("flow header of 20 G values", "p.png", "m.png", ["--flow", "huge.npy"], ["huge.npy"]),
     ("flow archive of two", "p.png", "m.png", ["--flow", "two.npz"], ["several arrays"]),
     ("flow is a picture", "p.png", "m.png", ["--flow", "p.png"], ["p.png"]),

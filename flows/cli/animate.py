@@ -20,14 +20,26 @@ PHRASE_CHARS = 200
 """Longest --direction or --prompt accepted (a direction phrase is a few words; G_flow reads 77 tokens)."""
 
 
-def _hint(text: str) -> Hint:
-    """``--hint X,Y,DX,DY`` → a Hint (argparse type); a long or malformed value is quoted shortened."""
-    try:
-        return Hint.parse(values.text(text, "--hint", 100))
-    except InputError:
-        raise argparse.ArgumentTypeError(f"must be X,Y,DX,DY (finite numbers, e.g. 120,80,1.5,0), got "
-                                         f"{values.shorten(text)}") from None
+MAX_FLOW_VALUE = 10000.0
+"""Largest flow component accepted, pixels per frame (beyond it every moving pixel leaves any picture)."""
+HINT_POSITION = values.Range(-1e6, 1e6)
+HINT_STEP = values.Range(-MAX_FLOW_VALUE, MAX_FLOW_VALUE)
 
+
+def _hint(text: str) -> Hint:
+    """``--hint X,Y,DX,DY`` → a Hint (argparse type): positions within ±10⁶ pixels, steps within
+    ±:data:`MAX_FLOW_VALUE` pixels per frame; a long or malformed value is quoted shortened."""
+    try:
+        hint = Hint.parse(values.text(text, "--hint", 100))
+        for position in (hint.x, hint.y):
+            HINT_POSITION.check(position, "--hint")
+        for step in (hint.dx, hint.dy):
+            HINT_STEP.check(step, "--hint")
+    except InputError:
+        raise argparse.ArgumentTypeError(
+            f"must be X,Y,DX,DY (finite numbers: a pixel position within ±1000000 and a step within "
+            f"±{MAX_FLOW_VALUE:g} pixels per frame, e.g. 120,80,1.5,0), got {values.shorten(text)}") from None
+    return hint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,6 +89,8 @@ def read_flow_file(path: Path, shape: tuple[int, int]) -> np.ndarray:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
         reason = " ".join(str(error).split())[:200]
+        if "pickle" in reason:  # numpy's advice to load it unsafely is wrong for a file that may be hostile
+            reason = "it holds pickled Python objects, which are never loaded"
         raise InputError(f"cannot read flow file {path} ({reason}): give {expected}") from None
     if not isinstance(array, np.ndarray):
         raise InputError(f"flow file {path} holds several arrays: give {expected}")
@@ -84,7 +98,13 @@ def read_flow_file(path: Path, shape: tuple[int, int]) -> np.ndarray:
         raise InputError(f"flow file {path} holds {array.dtype} values: give {expected}")
     if array.shape not in ((2, *shape), (1, 2, *shape)):
         raise InputError(f"flow file {path} holds shape {array.shape}: give {expected}")
-    return np.asarray(array, np.float32).reshape(2, *shape)
+    flow = np.asarray(array, np.float32).reshape(2, *shape)
+    if not np.isfinite(flow).all():
+        raise InputError(f"flow file {path} holds NaN or infinite values: give {expected}")
+    if np.abs(flow).max() > MAX_FLOW_VALUE:
+        raise InputError(f"flow file {path} holds values beyond ±{MAX_FLOW_VALUE:g} pixels per frame: give "
+                         f"{expected}")
+    return flow
 
 
 def render_memory(shape: tuple[int, int], moving: int, frames: int, suffix: str) -> int:
