@@ -28,10 +28,11 @@ def parse_size(text: str) -> tuple[int, int]:
                                          "(width x height)")
     width = int(match.group(1))
     height = int(match.group(2) or width)
-    for side in (width, height):
-        if side % 64 or not SIDE.low <= side <= SIDE.high:
-            raise argparse.ArgumentTypeError(f"each side must be a multiple of 64 from {SIDE.low} to {SIDE.high}, "
-                                             f"got {width}x{height}")
+    for name, side in (("width", width), ("height", height)):
+        if side % 64:
+            raise argparse.ArgumentTypeError(f"{name} {side} is not a multiple of 64")
+        if not SIDE.low <= side <= SIDE.high:
+            raise argparse.ArgumentTypeError(f"{name} {side} is outside {SIDE.low}..{SIDE.high} pixels")
     return (height, width)
 
 
