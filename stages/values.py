@@ -78,11 +78,21 @@ class Range:
                 value = int(value.strip()) if self.integer else float(value)
             except ValueError:
                 return None
+        if isinstance(value, numbers.Integral):
+            return int(value) if self.integer else self._float(value)
         if not isinstance(value, numbers.Real) or not math.isfinite(value):
             return None
         if self.integer:
             return int(value) if float(value).is_integer() else None
         return float(value)
+
+    @staticmethod
+    def _float(value: numbers.Integral) -> float | None:
+        """An integer as a float, or None when it is too large for one (10⁴⁰⁰)."""
+        try:
+            return float(value)
+        except OverflowError:
+            return None
 
     def check(self, value: Any, setting: str) -> int | float:
         """:meth:`parse`, with an InputError naming ``setting`` (e.g. ``animate.speed`` or ``--speed``)."""
@@ -144,8 +154,8 @@ def check_section(section: dict | None, name: str, rules: dict[str, Any]) -> dic
 
 SEED = Range(0, 2**32 - 1, integer=True)
 """Seeds: numpy's generators take non-negative integers; 32 bits are kept for every library."""
-FRAMES = Range(2, integer=True)
-"""Frames per loop: frame 0 and frame N are the input, so at least 2."""
+FRAMES = Range(2, 10**6, integer=True)
+"""Frames per loop: frame 0 and frame N are the input, so at least 2; a million is over nine hours at 30 fps."""
 FPS = Range(0, 240, low_open=True)
 """Frames per second (GIF stores centiseconds per frame, so above 100 fps GIF players slow down)."""
 SPEED = Range(0, 100, low_open=True)

@@ -122,6 +122,8 @@ ANIMATE_CASES = [
     ("fps zero", "p.png", "m.png", ["--fps", "0"], ["--fps"]),
     ("seed negative", "p.png", "m.png", ["--seed", "-1"], ["--seed", "at least 0"]),
     ("seed huge", "p.png", "m.png", ["--seed", str(2**70)], ["--seed"]),
+    ("frames of 400 digits", "p.png", "m.png", ["--frames", "9" * 400], ["--frames", "…"]),
+    ("speed of 400 digits", "p.png", "m.png", ["--speed", "9" * 400], ["--speed"]),
     ("frames zero", "p.png", "m.png", ["--frames", "0"], ["--frames", "at least 2"]),
     ("frames fractional", "p.png", "m.png", ["--frames", "2.5"], ["--frames", "integer"]),
     ("max-flow nan", "p.png", "m.png", ["--max-flow", "nan"], ["--max-flow"]),
@@ -226,6 +228,7 @@ def test_valid_input_next_to_the_checks_still_gives_the_right_loop(folder, tmp_p
     ("frames", True, "animate.frames"),
     ("fps", -3, "animate.fps"),
     ("feather_px", [1, 2], "animate.feather_px"),
+    ("speed", 10**400, "animate.speed"),
 ])
 def test_params_values_are_refused_with_their_name(key, value, words):
     from stages.values import PARAMS, check_section
