@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,10 +17,11 @@ from stages.images import check_image_file, load_mask, load_rgb
 from stages.motion.flowfield import Hint
 from stages.video import VIDEO_SUFFIXES, check_video_path
 
+if TYPE_CHECKING:
+    from stages.motion.render import Motion
+
 PHRASE_CHARS = 200
 """Longest --direction or --prompt accepted (a direction phrase is a few words; G_flow reads 77 tokens)."""
-
-
 MAX_FLOW_VALUE = 10000.0
 """Largest flow component accepted, pixels per frame (beyond it every moving pixel leaves any picture)."""
 HINT_POSITION = values.Range(-1e6, 1e6)
@@ -98,9 +100,7 @@ def read_flow_file(path: Path, shape: tuple[int, int]) -> np.ndarray:
         raise InputError(f"flow file {path} holds {array.dtype} values: give {expected}")
     if array.shape not in ((2, *shape), (1, 2, *shape)):
         raise InputError(f"flow file {path} holds shape {array.shape}: give {expected}")
-    flow = np.asarray(array, np.float32).reshape(2, *shape)
-    if not np.isfinite(flow).all():
-        raise InputError(f"flow file {path} holds NaN or infinite values: give {expected}")
+    flow = np.asarray(array, np.float32).reshape(2, *shape)  # NaN is refused with the other flows' checks
     if np.abs(flow).max() > MAX_FLOW_VALUE:
         raise InputError(f"flow file {path} holds values beyond ±{MAX_FLOW_VALUE:g} pixels per frame: give "
                          f"{expected}")
@@ -160,7 +160,8 @@ def check_paths(args: argparse.Namespace, output: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Animate and write the video, its flow picture and meta.json."""
     output = check_video_path(args.output)
-    check_image_file(args.image, "image"), check_image_file(args.mask, "mask")  # headers only, before torch
+    check_image_file(args.image, "image")  # headers only, before torch is imported
+    check_image_file(args.mask, "mask")
     check_paths(args, output)
     image = load_rgb(args.image)
     mask = load_mask(args.mask, image.shape[:2])
