@@ -69,20 +69,22 @@ def check_outputs(outputs: dict[str, str | Path], inputs: dict[str, str | Path |
 
 
 def check_writable_folder(folder: str | Path, setting: str) -> Path:
-    """Create ``folder`` (and its parents) if needed and check a file can be written in it → the folder.
+    """Check that files can be written in ``folder``, or that it can be created, without creating anything:
+    a real write is tried in the folder or its nearest existing parent → the folder.
 
     ``setting`` names the option the folder comes from, for the InputError.
     """
     folder = Path(folder)
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"cannot create the folder {folder} for {setting}: {existing} is a file")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"cannot create the folder {folder} for {setting}: {error.strerror}") from None
-    try:
-        with tempfile.TemporaryFile(dir=folder):  # a real write: permissions, read-only mounts, full disks
+        with tempfile.TemporaryFile(dir=existing):  # a real write: permissions, read-only mounts, full disks
             pass
     except OSError as error:
-        raise InputError(f"cannot write in the folder {folder} (for {setting}): {error.strerror}; choose a "
+        raise InputError(f"cannot write in the folder {existing} (for {setting}): {error.strerror}; choose a "
                          "folder you can write to") from None
     return folder
 

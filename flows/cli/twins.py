@@ -87,11 +87,11 @@ def run(args: argparse.Namespace) -> int:
     from stages.text.prompts import rewrite_prompt
     from tasks.twins import describe_attention, make_twins, rewrite_options
 
+    params = with_overrides(read_params(args.params), args)
+    rewrite = rewrite_prompt(args.prompt, args.region, args.direction, rewrite_options(params["rewrite"]))
     check_outputs({f"-o {args.output}/{name}": args.output / name for name in OUTPUT_FILES},
                   {"--params": args.params, "--model-dir": args.model_dir})
     check_writable_folder(args.output, "-o")
-    params = with_overrides(read_params(args.params), args)
-    rewrite = rewrite_prompt(args.prompt, args.region, args.direction, rewrite_options(params["rewrite"]))
     seed = args.seed if args.seed is not None else int(params["twins"].get("seed", 0))
     started = time.perf_counter()
     result, meta = make_twins(rewrite, seed, params, args.output)
