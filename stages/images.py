@@ -1,31 +1,92 @@
-"""Reading, writing and converting images and masks (uint8 (H, W, 3) RGB at the edges)."""
+"""Reading, writing and converting images and masks (uint8 (H, W, 3) RGB at the edges).
+
+Every image is measured from its header before a pixel is decoded: pictures of more than
+``CINEMAGRAPH_MAX_PIXELS`` pixels (environment; default :data:`DEFAULT_MAX_PIXELS`) are refused, so a small
+file declaring a huge picture (a decompression bomb) never allocates its pixels.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from stages.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_MAX_PIXELS = 4096 * 4096
+"""Largest picture read, in pixels (16.8 megapixels: 48 MB as uint8 RGB, 134 MB as a float32 flow)."""
+MAX_PIXELS_SETTING = "CINEMAGRAPH_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    """The pixel limit of every image read: ``$CINEMAGRAPH_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`."""
+    from stages.values import Range
+
+    value = os.environ.get(MAX_PIXELS_SETTING)
+    return DEFAULT_MAX_PIXELS if value is None else Range(1, integer=True).check(value, MAX_PIXELS_SETTING)
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) in pixels from the file's header alone, or None when no known format matches."""
+    from PIL import Image, UnidentifiedImageError
+
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # the size is wanted, whatever it is; :func:`check_pixels` judges it
+    try:
+        with Image.open(path) as picture:  # lazy: reads the header, decodes nothing
+            width, height = picture.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    return height, width
+
+
+def check_pixels(height: int, width: int, what: str) -> None:
+    """InputError when a ``what`` of height × width pixels is over :func:`max_pixels`."""
+    limit = max_pixels()
+    if height * width > limit:
+        raise InputError(f"{what} is {width}x{height} = {height * width} pixels, more than the {limit} allowed: "
+                         f"scale it down, or raise the limit with the environment variable {MAX_PIXELS_SETTING}")
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
     """Read an image file as uint8 (H, W, 3) RGB; grayscale is replicated, alpha is dropped."""
-    data = _read_image_file(path, "image", "give the path of a PNG or JPEG file")
+    data = _read_image_file(path, "image")
     return as_rgb(data, bgr=True)
 
 
-def _read_image_file(path: str | Path, what: str, hint: str) -> np.ndarray:
-    """The pixels of an image file as cv2 reads them (BGR order, any depth, alpha kept); ``what`` and
-    ``hint`` word the InputError for a missing or unreadable file."""
+HINTS = {"image": "give the path of a PNG or JPEG file",
+         "mask": "give a PNG or JPEG where white marks the region to animate"}
+
+
+def check_image_file(path: str | Path, what: str = "image") -> tuple[int, int]:
+    """(height, width) of an image file from its header, refusing (InputError) a missing file, an unknown
+    format or a picture over :func:`max_pixels`; ``what`` ("image" or "mask") words the message. Decodes
+    nothing, so a command can check its inputs before loading anything heavy."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{what} not found: {path} ({hint})")
+        raise InputError(f"{what} not found: {path} ({HINTS[what]})")
+    size = image_size(path)
+    if size is None:
+        raise InputError(f"cannot read {path} as an image ({HINTS[what]})")
+    check_pixels(*size, f"{what} {path}")
+    return size
+
+
+def _read_image_file(path: str | Path, what: str) -> np.ndarray:
+    """The pixels of an image file as cv2 reads them (BGR order, any depth, alpha kept), checked first by
+    :func:`check_image_file`."""
+    check_image_file(path, what)
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
-        raise InputError(f"cannot read {path} as an image ({hint})")
+        raise InputError(f"cannot read {path} as an image ({HINTS[what]})")
     return data
 
 
@@ -51,7 +112,7 @@ def load_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndar
 
     ``shape`` (H, W), when given, must match the mask's size.
     """
-    data = _read_image_file(path, "mask", "give a PNG or JPEG where white marks the region to animate")
+    data = _read_image_file(path, "mask")
     if data.ndim == 3 and data.shape[2] == 4 and data[:, :, 3].min() < 255:
         mask = data[:, :, 3] > 127
     else:
@@ -75,13 +136,15 @@ def save_png(path: str | Path, image: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
-def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+def to_tensor(image: np.ndarray, device: "torch.device | str" = "cpu") -> "torch.Tensor":
     """uint8 (H, W, 3) → float32 (1, 3, H, W) in [0, 1]."""
+    import torch
+
     tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device)
     return tensor.permute(2, 0, 1)[None].float().div_(255.0)
 
 
-def to_uint8(tensor: torch.Tensor) -> np.ndarray:
+def to_uint8(tensor: "torch.Tensor") -> np.ndarray:
     """float (1, 3, H, W) or (3, H, W) in [0, 1] → uint8 (H, W, 3), rounded."""
     if tensor.ndim == 4:
         tensor = tensor[0]

@@ -132,6 +132,8 @@ def export_batch(ours: str | Path, baselines: dict[str, str | Path], out_dir: st
     them, from ``prompts_file``. ``base_url``: where ``videos/`` will be served (default: relative paths).
     """
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir} is a file: give a new folder for the batch")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise InputError(f"{out_dir} is not empty: give a new folder for the batch")
     found = {OURS: find_videos(ours), **{name: find_videos(folder) for name, folder in baselines.items()}}
@@ -170,20 +172,44 @@ def export_batch(ours: str | Path, baselines: dict[str, str | Path], out_dir: st
     return manifest
 
 
+MANIFEST_COLUMNS = {"trial_id": "O", "comparison": "O", "item": "O", "is_catch": "b", "ours_side": "O",
+                    "correct_side": "O"}
+"""The manifest columns the analysis reads, with the numpy dtype kind each must have."""
+
+
 def read_results(path: str | Path) -> pd.DataFrame:
-    """A batch results CSV (Mechanical Turk's or study.html's), every cell as text."""
+    """A batch results CSV (Mechanical Turk's or study.html's), every cell as text; an empty file (no answers
+    yet) gives an empty frame."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"results file not found: {path}")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise InputError(f"cannot read the results file {path} as CSV ({reason}): give the batch results CSV "
+                         "downloaded from Mechanical Turk or saved by study.html") from None
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
-    """A batch's manifest.parquet."""
+    """A batch's manifest.parquet, checked for the columns the analysis reads."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"manifest not found: {path} (it is the manifest.parquet of the exported batch)")
-    return pd.read_parquet(path)
+    try:
+        manifest = pd.read_parquet(path)
+    except (OSError, ValueError) as error:  # pyarrow's errors for a damaged file derive from these
+        reason = " ".join(str(error).split())[:200]
+        raise InputError(f"cannot read the manifest {path} ({reason}): give the manifest.parquet written by "
+                         "cinemagraph mturk export") from None
+    wrong = sorted(name for name, kind in MANIFEST_COLUMNS.items()
+                   if name not in manifest or manifest[name].dtype.kind != kind)
+    if wrong:
+        raise InputError(f"{path} is not a batch manifest (missing or mistyped columns: {', '.join(wrong)}): give "
+                         "the manifest.parquet written by cinemagraph mturk export")
+    return manifest
 
 
 def plot_preferences(table: pd.DataFrame, path: Path) -> None:
@@ -208,10 +234,21 @@ def plot_preferences(table: pd.DataFrame, path: Path) -> None:
     plt.close(figure)
 
 
+ANALYSIS_FILES = ("preferences.csv", "preferences.png", "analysis.json")
+
+
 def analyze_batch(results_csv: str | Path, manifest_path: str | Path, out_dir: str | Path, resamples: int = 1000,
-                  seed: int = 0, min_catch_accuracy: float = 1.0) -> Analysis:
-    """Analyse a results file → ``preferences.csv``, ``preferences.png`` and ``analysis.json`` in ``out_dir``."""
-    analysis = analyze(read_results(results_csv), read_manifest(manifest_path), resamples, seed, min_catch_accuracy)
+                  seed: int = 0, min_catch_accuracy: float = 1.0) -> Analysis | None:
+    """Analyse a results file → ``preferences.csv``, ``preferences.png`` and ``analysis.json`` in ``out_dir``.
+
+    A results file with no assignment yet (empty, or only its header row) is the normal state before any worker
+    answered: nothing is written and None is returned (the manifest is still checked).
+    """
+    results = read_results(results_csv)
+    manifest = read_manifest(manifest_path)
+    if results.empty:
+        return None
+    analysis = analyze(results, manifest, resamples, seed, min_catch_accuracy)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     analysis.table.to_csv(out_dir / "preferences.csv", index=False, float_format="%.4f")

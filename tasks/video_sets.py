@@ -96,12 +96,16 @@ def read_prompts(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"prompts file not found: {path}")
-    if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text())
+    is_json = path.suffix.lower() == ".json"
+    try:
+        data = json.loads(path.read_text()) if is_json else pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as error:  # bad JSON, bad CSV, bad text encoding
+        raise InputError(f"cannot read the prompts file {path} ({' '.join(str(error).split())[:200]}): give "
+                         "a JSON object {id: prompt} or a CSV with columns id and prompt") from None
+    if is_json:
         if not isinstance(data, dict):
             raise InputError(f"{path} must hold a JSON object {{id: prompt}}")
         return {str(k): str(v) for k, v in data.items()}
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if not {"id", "prompt"} <= set(table.columns):
+    if not {"id", "prompt"} <= set(data.columns):
         raise InputError(f"{path} must have the columns 'id' and 'prompt'")
-    return dict(zip(table["id"], table["prompt"]))
+    return dict(zip(data["id"], data["prompt"]))

@@ -29,9 +29,23 @@ WATCHED = ("pipeline", "evaluate", "generate")
 the command is killed (tasks.watchdog)."""
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the usage is one ``--help`` away); sub-command parsers
+    are of the same class."""
+
+    def error(self, message: str) -> None:
+        """Print ``PROG: error: MESSAGE (see PROG --help)`` on stderr and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def one_line(message: object) -> str:
+    """A message on one line: line breaks and runs of spaces become single spaces."""
+    return " ".join(str(message).split())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(prog="cinemagraph", description="Seamlessly looping cinemagraphs.")
+    parser = Parser(prog="cinemagraph", description="Seamlessly looping cinemagraphs.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -39,8 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse ``argv``, run the command, turn user errors into a one-line message (exit 2)."""
-    args = build_parser().parse_args(argv)
+    """Entry point: parse ``argv``, run the command, turn user errors into a one-line message (exit 2; 1 for
+    a file system error)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help (0) or a bad option (2, its one-line message already printed)
+        return int(done.code or 0)
     if args.command in WATCHED:
         from tasks.watchdog import start_watchdog
 
@@ -48,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except InputError as error:
-        print(f"cinemagraph {args.command}: error: {error}", file=sys.stderr)
+        print(f"cinemagraph {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"cinemagraph {args.command}: error: {error}", file=sys.stderr)
+        print(f"cinemagraph {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -10,6 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from stages import values
+from stages.files import check_outputs, check_writable_folder
+
+OUTPUT_FILES = ("metrics.parquet", "summary.csv", "metrics.json", "per_video.csv")
+"""What the command writes in -o, besides one folder per video."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` sub-command."""
@@ -21,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--masks", help="folder of moving-region masks <id>_mask.png or <id>.png")
     parser.add_argument("--i3d", help="I3D detector file, or 'random' (see the command's docstring)")
     parser.add_argument("--protocols", help="comma-separated FVD protocols (default fvd16,fvd60; '' for none)")
-    parser.add_argument("--margin", type=int, help="pixels around the moving region left out of static metrics")
+    parser.add_argument("--margin", type=values.Range(0, 10000, integer=True).option("--margin"), help="pixels around the moving region left out of static metrics")
     parser.add_argument("--lpips", help="TorchScript LPIPS file (default: $CINEMAGRAPH_MODELS/lpips/lpips.pt "
                                         "when present)")
     parser.add_argument("--params", default="params.yaml",
@@ -29,10 +35,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """Before Prefect starts: both folders hold videos, the masks folder exists, and -o replaces none of the
+    inputs and can be written."""
+    from stages.errors import InputError
+    from tasks.video_sets import find_videos
+
+    find_videos(args.real), find_videos(args.fake)
+    if args.masks is not None and not Path(args.masks).is_dir():
+        raise InputError(f"masks folder not found: {args.masks}")
+    inputs = {"--real": args.real, "--fake": args.fake, "--masks": args.masks, "--params": args.params,
+              "--i3d": args.i3d if args.i3d and Path(args.i3d).exists() else None, "--lpips": args.lpips}
+    out = Path(args.out)
+    check_outputs({"-o": out, **{f"-o {out}/{name}": out / name for name in OUTPUT_FILES}}, inputs)
+    check_writable_folder(out, "-o")
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the FVD lines and where everything was written."""
     import json
 
+    check_inputs(args)
     from flows.evaluate import evaluate_flow, evaluation_settings
     from flows.params import load_params
 

@@ -22,10 +22,11 @@ def run(args: argparse.Namespace) -> int:
     """
     from flows.pipeline import stage_flows
     from stages.errors import InputError
+    from stages.values import shorten
 
     flows = stage_flows()
     if args.stage not in flows:
-        raise InputError(f"unknown stage {args.stage!r}; stages: {', '.join(sorted(flows))}")
+        raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(sorted(flows))}")
     manifest = flows[args.stage](load_params(args.params))
     failed = manifest[manifest.status == "failed"]
     for row in failed.itertuples():

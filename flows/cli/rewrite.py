@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from stages import values
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``rewrite`` sub-command."""
@@ -14,8 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Rewrite an artistic prompt into its realistic twin prompt, the "
                                                "region to animate and the motion direction; print them as JSON.")
     parser.add_argument("prompt", help='the artistic prompt, e.g. "a river in the style of Monet"')
-    parser.add_argument("--region", help="the region to animate (default: the first animatable noun)")
-    parser.add_argument("--direction", help='e.g. "left to right", "downwards" (default: read from the prompt)')
+    parser.add_argument("--region", type=values.text_option("--region", 40),
+                        help="the region to animate (default: the first animatable noun)")
+    parser.add_argument("--direction", type=values.text_option("--direction", 200),
+                        help='e.g. "left to right", "downwards" (default: read from the prompt)')
     parser.add_argument("--keep", choices=("all", "animatable"),
                         help="nouns in the twin prompt: all (the paper) or animatable only (default: rewrite.keep)")
     parser.add_argument("--params", type=Path,

@@ -10,15 +10,30 @@ import time
 from pathlib import Path
 
 from flows.params import load_params
+from stages import values
+from stages.devices import check_device
+from stages.files import check_outputs, check_writable_folder
+
+SIDE = values.Range(64, 2048, integer=True)
+"""Sides of a generated picture, pixels (a multiple of 64; Ā alone holds (side/16)⁴ float32 numbers)."""
+OUTPUT_FILES = ("artistic.png", "realistic.png", "attention.npy", "attention.png", "attention.json", "meta.json")
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """"WIDTHxHEIGHT" (or one number for a square) → (height, width) in pixels."""
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", text)
+    """"WIDTHxHEIGHT" (or one number for a square) → (height, width) in pixels, each side a multiple of 64
+    from 64 to 2048."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*(?:[xX]\s*(\d{1,6}))?\s*", text)
     if not match:
-        raise argparse.ArgumentTypeError(f"size {text!r} must look like 512 or 768x512 (width x height)")
+        raise argparse.ArgumentTypeError(f"size {values.shorten(text)} must look like 512 or 768x512 "
+                                         "(width x height)")
     width = int(match.group(1))
-    return (int(match.group(2) or width), width)
+    height = int(match.group(2) or width)
+    for name, side in (("width", width), ("height", height)):
+        if side % 64:
+            raise argparse.ArgumentTypeError(f"{name} {side} is not a multiple of 64")
+        if not SIDE.low <= side <= SIDE.high:
+            raise argparse.ArgumentTypeError(f"{name} {side} is outside {SIDE.low}..{SIDE.high} pixels")
+    return (height, width)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,14 +43,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "realistic twin and the averaged self-attention matrix.")
     parser.add_argument("prompt", help='the artistic prompt, e.g. "a river in the style of starry nights painting"')
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (created)")
-    parser.add_argument("--region", help="the region to animate (default: the first animatable noun)")
-    parser.add_argument("--direction", help='e.g. "left to right" (default: read from the prompt)')
-    parser.add_argument("--seed", type=int, help="seed of the shared starting noise (default: twins.seed)")
+    parser.add_argument("--region", type=values.text_option("--region", 40),
+                        help="the region to animate (default: the first animatable noun)")
+    parser.add_argument("--direction", type=values.text_option("--direction", 200),
+                        help='e.g. "left to right" (default: read from the prompt)')
+    parser.add_argument("--seed", type=values.SEED.option("--seed"),
+                        help="seed of the shared starting noise (default: twins.seed)")
     parser.add_argument("--profile", help="models.profile: tiny, sd-random, sd14 or sd15")
     parser.add_argument("--model-dir", help="models.local_dir: a diffusers-format Stable Diffusion folder")
-    parser.add_argument("--device", help="models.device: auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", type=values.option(check_device, "--device"),
+                        help="models.device: auto, cpu, cuda or cuda:N")
     parser.add_argument("--size", type=parse_size, help="WIDTHxHEIGHT in pixels, multiples of 64 (e.g. 768x512)")
-    parser.add_argument("--steps", type=int, help="DDIM steps (default: 50; 10 for the tiny profile)")
+    parser.add_argument("--steps", type=values.Range(1, 1000, integer=True).option("--steps"),
+                        help="DDIM steps (default: 50; 10 for the tiny profile)")
     parser.add_argument("--mode", choices=("lockstep", "two-pass"), help="twins.mode (default lockstep)")
     parser.add_argument("--params", type=Path,
                         help="parameters file (default: params.yaml here if present, else built-in defaults)")
@@ -69,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
     params = with_overrides(read_params(args.params), args)
     rewrite = rewrite_prompt(args.prompt, args.region, args.direction, rewrite_options(params["rewrite"]))
+    check_outputs({f"-o {args.output}/{name}": args.output / name for name in OUTPUT_FILES},
+                  {"--params": args.params, "--model-dir": args.model_dir})
+    check_writable_folder(args.output, "-o")
     seed = args.seed if args.seed is not None else int(params["twins"].get("seed", 0))
     started = time.perf_counter()
     result, meta = make_twins(rewrite, seed, params, args.output)

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 
 from stages.errors import InputError
+from stages.files import load_tensors
+from stages.images import MAX_PIXELS_SETTING, max_pixels
 
 
 @dataclass(frozen=True)
@@ -86,23 +88,52 @@ class _FlowUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) == ("torch.storage", "_load_from_bytes"):
-            return lambda data: torch.load(io.BytesIO(data), weights_only=True)
+            return lambda data: load_tensors(io.BytesIO(data), "a tensor of the motion file")
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name} from a motion file")
 
 
+def _decompress(data: bytes, path: str | Path) -> bytes:
+    """The lz4 frame ``data``, decompressed no further than a flow of the largest picture read
+    (stages.images.max_pixels) could need, so a small file expanding to gigabytes is refused early."""
+    limit = max_pixels() * 2 * 4 + (1 << 20)  # float32 (2, H, W) and the pickle's own bytes
+    decompressor = lz4.frame.LZ4FrameDecompressor()
+    raw = decompressor.decompress(data, max_length=limit + 1)
+    if len(raw) > limit:
+        raise InputError(f"motion file {path} expands to more than {limit} bytes, more than a flow of the largest "
+                         f"picture allowed ({MAX_PIXELS_SETTING}) needs")
+    if not decompressor.eof:
+        raise EOFError("the compressed data ends early")
+    return raw
+
+
+MOTION_HOLDS = ("a motion file must hold an lz4-frame-compressed pickle of one float array or tensor of shape "
+                "(1, 2, H, W) or (2, H, W): the flow in pixels per frame")
+
+
 def read_motion(path: str | Path) -> np.ndarray:
-    """Read a ``*_motion.pth`` file safely → float32 (2, H, W), pixels per frame."""
+    """Read a ``*_motion.pth`` file safely → float32 (2, H, W), pixels per frame; anything else it holds (another
+    type, shape or dtype, non-finite values) → InputError saying what a motion file must hold."""
     try:
-        raw = lz4.frame.decompress(Path(path).read_bytes())
+        raw = _decompress(Path(path).read_bytes(), path)
         value = _FlowUnpickler(io.BytesIO(raw)).load()
+    except InputError:
+        raise
     except (OSError, RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as error:
-        raise InputError(f"cannot read motion file {path}: {error}") from error
-    flow = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-    flow = flow.reshape(flow.shape[-3:]).astype(np.float32)
-    if flow.shape[0] != 2:
-        raise InputError(f"motion file {path} holds shape {flow.shape}, expected (1, 2, H, W)")
+        reason = " ".join(str(error).split())[:200]
+        raise InputError(f"cannot read motion file {path} ({reason}): {MOTION_HOLDS}") from None
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy() if value.dtype != torch.bfloat16 else value.float().numpy()
+    if not isinstance(value, np.ndarray):
+        raise InputError(f"motion file {path} holds a {type(value).__name__}: {MOTION_HOLDS}")
+    if value.dtype.kind not in "fiu":
+        raise InputError(f"motion file {path} holds {value.dtype} values: {MOTION_HOLDS}")
+    if value.ndim not in (3, 4) or value.shape[-3] != 2 or (value.ndim == 4 and value.shape[0] != 1):
+        raise InputError(f"motion file {path} holds shape {value.shape}: {MOTION_HOLDS}")
+    flow = value.reshape(value.shape[-3:]).astype(np.float32)
+    if not np.isfinite(flow).all():
+        raise InputError(f"motion file {path} holds NaN or infinite values: {MOTION_HOLDS}")
     return flow
 
 
