@@ -16,12 +16,12 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 
-from flows.twin_flows import prompt_items
 from tasks.batch import Item
 from tasks.gallery import RUNNER
 from tasks.generate import FLOW, GALLERY_STYLE, VIDEO, VIDEO_STEM, flow_options, gallery_card, model_inputs, \
     text_path_metrics, video_options
 from tasks.prefect_task import run_stage
+from tasks.prompt_list import prompt_items
 
 UPSTREAM = ("rewrite", "twins", "mask", "flow", "video")
 """The stages a prompt passes through, in order (data/<stage>/manifest.parquet)."""

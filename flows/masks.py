@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 
-from flows.twin_flows import prompt_items
+from tasks.prompt_list import prompt_items
 from tasks.gallery import RUNNER, write_gallery_page
 from tasks.masks import MASK, mask_items, train_segment
 from tasks.prefect_task import run_stage

@@ -1,6 +1,6 @@
-"""Prefect flows of the ``rewrite``, ``twins`` and ``attention`` stages over the prompt list.
+"""Prefect flows of the ``twins`` and ``attention`` stages over the prompt list.
 
-``cinemagraph pipeline rewrite|twins|attention`` runs one of them (what dvc.yaml calls); the prompt list
+``cinemagraph pipeline twins|attention`` runs one of them (what dvc.yaml calls); the prompt list
 is params.yaml ``rewrite.prompts``. Items whose prompt cannot be used fail with their message in the
 manifest; the others go on.
 """
@@ -24,21 +24,8 @@ from stages.images import load_rgb, save_png
 from tasks.gallery import RUNNER, write_gallery_page
 from tasks.batch import Item
 from tasks.prefect_task import run_stage
-from tasks.twins import ATTENTION, REWRITE, TWINS, read_prompt_list
-
-def prompt_items(params: dict) -> list[Item]:
-    """The items of the prompt list named by ``rewrite.prompts``, seeds from ``twins.seed`` on."""
-    return read_prompt_list(params["rewrite"]["prompts"], int(params["twins"].get("seed", 0)))
-
-
-@flow(name="rewrite", task_runner=RUNNER)
-def rewrite_flow(params: dict, out_dir: str = "data/rewrite") -> pd.DataFrame:
-    """Rewrite every prompt: ``<id>/rewrite.json``."""
-    items = [Item(item.id, values={k: v for k, v in item.values.items() if k != "seed"})
-             for item in prompt_items(params)]
-    section = {key: value for key, value in params["rewrite"].items() if key != "prompts"}
-    return run_stage(REWRITE, items, section, out_dir, params["run"])
-
+from tasks.prompt_list import prompt_items
+from tasks.twins import ATTENTION, TWINS
 
 @flow(name="twins", task_runner=RUNNER)
 def twins_flow(params: dict, rewrites: str = "data/rewrite", out_dir: str = "data/twins") -> pd.DataFrame:
@@ -111,4 +98,4 @@ def contact_sheet(twins: Path, ids: list[str], tile: int = 160, columns: int = 3
     return np.concatenate([np.concatenate(pairs[i:i + columns], axis=1) for i in range(0, len(pairs), columns)])
 
 
-STAGES = {"rewrite": rewrite_flow, "twins": twins_flow, "attention": attention_flow}
+STAGES = {"twins": twins_flow, "attention": attention_flow}

@@ -225,7 +225,8 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
     """
     from stages.text.prompts import rewrite_prompt
     from tasks.masks import make_mask
-    from tasks.twins import make_twins, rewrite_options
+    from tasks.rewrite import rewrite_options
+    from tasks.twins import make_twins
 
     out_dir.mkdir(parents=True, exist_ok=True)
     rewrite = rewrite_prompt(prompt, region, direction, rewrite_options(params.get("rewrite") or {}))

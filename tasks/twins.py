@@ -1,7 +1,6 @@
-"""The ``rewrite``, ``twins`` and ``attention`` steps over a prompt list, and the files they write.
+"""The ``twins`` and ``attention`` steps over a prompt list, and the files they write.
 
-Per item (one prompt):
-- rewrite → ``rewrite.json`` (cleaned prompt, twin prompt, region, direction, nouns, corrections);
+Per item (one prompt, after tasks.rewrite):
 - twins → ``artistic.png``, ``realistic.png``, ``attention.npy`` (Ā, float32 (h·w, h·w), computed in the
   same UNet calls as the twins) and ``meta.json`` (prompts, region, direction, seed, model, every parameter);
   the ``procedural`` profile also writes the artistic image's exact truth beside them, for evaluation and
@@ -13,12 +12,10 @@ Per item (one prompt):
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import json
 import platform
-import re
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +27,10 @@ from stages.diffusion.models import (PROCEDURAL_PROFILE, DiffusionModels, ModelO
                                      load_models)
 from stages.diffusion.procedural import ProceduralOptions, ProceduralTwins, procedural_twins
 from stages.options import options_from
-from stages.text.prompts import Rewrite, RewriteOptions, rewrite_prompt
+from stages.text.prompts import Rewrite
 from stages.diffusion.twins import TwinOptions, TwinResult, check_size, generate_twins
 from tasks.batch import Item, ItemStep
-
-PROMPT_COLUMNS = ("id", "prompt", "region", "direction", "seed")
-
+from tasks.rewrite import read_rewrite
 
 def model_options(params: dict) -> ModelOptions:
     """ModelOptions from ``params["models"]``."""
@@ -60,11 +55,6 @@ def procedural_options(params: dict) -> ProceduralOptions:
 def attention_options(params: dict) -> AttentionOptions:
     """AttentionOptions from ``params["attention"]``."""
     return options_from(AttentionOptions, params.get("attention"), "attention")
-
-
-def rewrite_options(section: dict) -> RewriteOptions:
-    """RewriteOptions from the ``rewrite`` section (its ``prompts`` entry names the batch file)."""
-    return options_from(RewriteOptions, section, "rewrite", batch_keys=("prompts",))
 
 
 @functools.lru_cache(maxsize=2)
@@ -169,24 +159,6 @@ def describe_attention(attention: np.ndarray, grid: tuple[int, int], size: tuple
 # --- batch steps ---------------------------------------------------------------------------------------
 
 
-def rewrite_item(item: Item, params: dict, out_dir: Path) -> dict:
-    """Rewrite one prompt → rewrite.json."""
-    values = item.values
-    rewrite = rewrite_prompt(values.get("prompt", ""), values.get("region") or None,
-                             values.get("direction") or None, rewrite_options(params))
-    (out_dir / "rewrite.json").write_text(json.dumps(rewrite.to_dict(), indent=2))
-    return {"twin_prompt": rewrite.twin_prompt, "region": rewrite.region, "direction": rewrite.direction or "",
-            "corrections": "; ".join(rewrite.notes)}
-
-
-def read_rewrite(path: Path) -> Rewrite:
-    """A Rewrite back from its rewrite.json."""
-    fields = json.loads(Path(path).read_text())
-    if fields.get("direction_range") is not None:
-        fields["direction_range"] = tuple(fields["direction_range"])
-    return Rewrite(**fields)
-
-
 def twins_item(item: Item, params: dict, out_dir: Path) -> dict:
     """Twins and Ā of one rewritten prompt."""
     _, meta = make_twins(read_rewrite(item.inputs["rewrite"]), int(item.values["seed"]), params, out_dir)
@@ -203,35 +175,7 @@ def attention_item(item: Item, params: dict, out_dir: Path) -> dict:
     return describe_attention(np.load(item.inputs["attention"], allow_pickle=False), grid, size, out_dir)
 
 
-REWRITE = ItemStep("rewrite", rewrite_item)
 TWINS = ItemStep("twins", twins_item, num_gpus=1.0)
 ATTENTION = ItemStep("attention", attention_item)
 
 
-def read_prompt_list(path: str | Path, base_seed: int = 0) -> list[Item]:
-    """Items of a prompt list: a CSV with the header ``id,prompt,region,direction,seed`` (only ``prompt``
-    required; empty id → ``p<row>``, empty seed → base_seed + row). A line is one prompt; quote prompts
-    that contain commas. Lines starting with ``#`` are comments."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"prompt list {path} not found (a CSV with the columns {', '.join(PROMPT_COLUMNS)})")
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.lstrip().startswith("#")]
-    reader = csv.DictReader(lines)
-    if reader.fieldnames is None or "prompt" not in reader.fieldnames:
-        raise InputError(f"{path}: the first line must be a header naming the column 'prompt' "
-                         f"(columns: {', '.join(PROMPT_COLUMNS)})")
-    items, seen = [], set()
-    for row_number, row in enumerate(reader):
-        item_id = (row.get("id") or "").strip() or f"p{row_number:04d}"
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}", item_id) or item_id in seen:
-            raise InputError(f"{path}: row {row_number + 1}: id {item_id!r} must be unique, made of letters, "
-                             "digits, '.', '_' or '-'")
-        seen.add(item_id)
-        seed_text = (row.get("seed") or "").strip()
-        if seed_text and not re.fullmatch(r"\d+", seed_text):
-            raise InputError(f"{path}: row {row_number + 1}: seed {seed_text!r} must be a whole number")
-        items.append(Item(item_id, values={
-            "prompt": row.get("prompt") or "", "region": (row.get("region") or "").strip(),
-            "direction": (row.get("direction") or "").strip(),
-            "seed": int(seed_text) if seed_text else base_seed + row_number}))
-    return items

@@ -15,10 +15,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from stages.errors import InputError
 from stages.video import VIDEO_SUFFIXES
+from tasks.prompt_list import read_prompt_list
 
 GROUND_TRUTH_SUFFIX = "_gt"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -92,20 +91,17 @@ def find_videos(root: str | Path) -> dict[str, VideoEntry]:
 
 
 def read_prompts(path: str | Path) -> dict[str, str]:
-    """Prompts by item id from a JSON object ``{id: prompt}`` or a CSV with columns ``id`` and ``prompt``."""
+    """Prompts by item id from a JSON object ``{id: prompt}`` or a prompt list CSV (tasks.prompt_list)."""
     path = Path(path)
+    if path.suffix.lower() != ".json":
+        return {item.id: item.values["prompt"] for item in read_prompt_list(path)}
     if not path.is_file():
         raise InputError(f"prompts file not found: {path}")
-    is_json = path.suffix.lower() == ".json"
     try:
-        data = json.loads(path.read_text()) if is_json else pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as error:  # bad JSON, bad CSV, bad text encoding
+        data = json.loads(path.read_text())
+    except ValueError as error:  # bad JSON or bad text encoding
         raise InputError(f"cannot read the prompts file {path} ({' '.join(str(error).split())[:200]}): give "
                          "a JSON object {id: prompt} or a CSV with columns id and prompt") from None
-    if is_json:
-        if not isinstance(data, dict):
-            raise InputError(f"{path} must hold a JSON object {{id: prompt}}")
-        return {str(k): str(v) for k, v in data.items()}
-    if not {"id", "prompt"} <= set(data.columns):
-        raise InputError(f"{path} must have the columns 'id' and 'prompt'")
-    return dict(zip(data["id"], data["prompt"]))
+    if not isinstance(data, dict):
+        raise InputError(f"{path} must hold a JSON object {{id: prompt}}")
+    return {str(k): str(v) for k, v in data.items()}

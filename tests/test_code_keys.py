@@ -47,7 +47,8 @@ def steps() -> dict[str, str]:
     from tasks.animate import ANIMATE
     from tasks.evaluate import EVALUATE
     from tasks.synth import SYNTH
-    from tasks.twins import ATTENTION, REWRITE, TWINS
+    from tasks.rewrite import REWRITE
+    from tasks.twins import ATTENTION, TWINS
 
     return {step.name: step.run.__module__ for step in (SYNTH, ANIMATE, EVALUATE, REWRITE, TWINS, ATTENTION)}
 

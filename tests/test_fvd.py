@@ -73,7 +73,7 @@ def test_preprocess_resizes_and_scales():
     frames[:, :, :, 0] = 255
     video = preprocess(frames)
     assert video.shape == (3, 4, 224, 224) and video.dtype == torch.float32
-    assert torch.all(video[0] == 1.0) and torch.all(video[1:] == -1.0)
+    assert torch.allclose(video[0], torch.tensor(1.0), atol=1e-5) and torch.all(video[1:] == -1.0)
 
 
 def test_scores_with_different_n_are_not_compared():

@@ -11,7 +11,7 @@ from stages.errors import InputError
 from stages.text.nltk_setup import TAGGER_NAME, build_tagger_data, read_tagger_pickle, source_pickle
 from stages.text.prompts import (STYLE_WORDS, RewriteOptions, clean_prompt, find_direction,
                             rewrite_prompt)
-from tasks.twins import read_prompt_list
+from tasks.prompt_list import read_prompt_list
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -32,7 +32,8 @@ def small_params(tmp_path: Path) -> dict:
 
 
 def test_the_three_stages_run_a_prompt_list_cache_items_and_record_bad_ones(prefect_server, tmp_path):
-    from flows.twin_flows import attention_flow, rewrite_flow, twins_flow
+    from flows.rewrite import rewrite_flow
+    from flows.twin_flows import attention_flow, twins_flow
 
     params = small_params(tmp_path)
     folders = {name: str(tmp_path / name) for name in ("rewrite", "twins", "attention")}

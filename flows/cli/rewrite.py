@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the rewriting as one JSON object."""
     from flows.cli.twins import read_params
     from stages.text.prompts import rewrite_prompt
-    from tasks.twins import rewrite_options
+    from tasks.rewrite import rewrite_options
 
     section = dict(read_params(args.params).get("rewrite") or {})
     if args.keep is not None:

@@ -85,7 +85,8 @@ def with_overrides(params: dict, args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Rewrite, generate, write the files, print where they are."""
     from stages.text.prompts import rewrite_prompt
-    from tasks.twins import describe_attention, make_twins, rewrite_options
+    from tasks.rewrite import rewrite_options
+    from tasks.twins import describe_attention, make_twins
 
     params = with_overrides(read_params(args.params), args)
     rewrite = rewrite_prompt(args.prompt, args.region, args.direction, rewrite_options(params["rewrite"]))

@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from stages.errors import InputError
-from stages.files import file_digest
+from stages.files import file_digest, load_tensors
 from stages.diffusion.local_models import models_dir
 
 FEATURE_DIM = 400
@@ -221,10 +221,8 @@ def _state_dict_model(path: Path) -> InceptionI3d:
         except Exception as error:
             raise InputError(f"cannot read {path} as a safetensors state dict: {error}") from error
     else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise InputError(f"cannot read {path} as a TorchScript detector or a state dict: {error}") from error
+        state = load_tensors(path, f"the I3D detector {path} (a TorchScript file or a state dict)",
+                             map_location="cpu")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or "logits.conv3d.weight" not in {k.removeprefix("module.") for k in state}:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stages.errors import InputError
+from stages.files import load_tensors
 
 
 def endpoint_error(predicted: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -86,7 +87,7 @@ class PerceptualLoss(nn.Module):
     def __init__(self, weights: Path):
         super().__init__()
         self.features = vgg16_features()[: VGG16_TAPS[-1] + 1]
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = load_tensors(weights, f"the VGG-16 weights {weights}", map_location="cpu")
         state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
         self.features.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) <= VGG16_TAPS[-1]})
         self.features.requires_grad_(False).eval()

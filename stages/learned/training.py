@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from stages.devices import auto_precision, resolve_device
 from stages.errors import InputError
+from stages.files import load_tensors
 from stages.learned.checkpoint import save_checkpoint
 from stages.learned.data import EulerianClips, StageDataOptions
 from stages.options import check_keys, pick
@@ -193,7 +194,7 @@ class Trainer:
         if not path.is_file():
             return False
         try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
+            state = load_tensors(path, f"the training state {path}", map_location=self.device)
         except Exception as error:  # a torn or foreign file: start over rather than fail
             print(f"ignoring unreadable training state {path}: {error}")
             return False
