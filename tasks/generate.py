@@ -241,7 +241,7 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
                                 params.get("mask") or {}, out_dir / "mask.png", out_dir / "artistic.png",
                                 tuple(twins_meta["attention_grid"]))
     else:
-        mask_record = given_mask(mask, artistic, rewrite.region, out_dir)
+        mask_record = given_mask(mask, artistic, rewrite.region, out_dir, load_rgb(image).shape[:2] if image else None)
     region_ids = load_rgb(out_dir / "mask_regions.png")[..., 0].astype(np.int32)
     flow, motion = make_flow(twins_meta, load_rgb(out_dir / "realistic.png"), mask_record, region_ids,
                              flow_options(params.get("flow")))
@@ -277,15 +277,19 @@ def own_twin(image: Path, rewrite, seed: int, out_dir: Path) -> dict:
     return meta
 
 
-def given_mask(path: Path, artistic: np.ndarray, region: str, out_dir: Path) -> dict:
-    """A user's mask as the region mask: every connected part gets the prompt's region as its class."""
+def given_mask(path: Path, artistic: np.ndarray, region: str, out_dir: Path,
+               picture_shape: tuple[int, int] | None = None) -> dict:
+    """A user's mask as the region mask: every connected part gets the prompt's region as its class.
+
+    ``picture_shape``: the (H, W) of the user's picture the mask was drawn on, when it was cropped to the
+    artistic image (its top-left part)."""
     import cv2
 
     from stages.masks.pictures import overlay
 
-    mask = load_mask(path, artistic.shape[:2]) if Path(path).is_file() else None
-    if mask is None:
+    if not Path(path).is_file():
         raise InputError(f"mask not found: {path}")
+    mask = load_mask(path, picture_shape or artistic.shape[:2])[: artistic.shape[0], : artistic.shape[1]]
     count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     if count > 256:
         raise InputError(f"{path} has {count - 1} separate white parts; at most 255 are supported")

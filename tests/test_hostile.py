@@ -354,8 +354,8 @@ def test_export_into_a_file_is_refused(folder, tmp_path, capsys, inputs_kept):
 @pytest.mark.parametrize("name, text, words", [
     ("bad.json", "{bad", "cannot read the prompts file"),
     ("null.json", "null", "JSON object"),
-    ("empty.csv", "", "cannot read the prompts file"),
-    ("other.csv", "a,b\n1,2\n", "columns 'id' and 'prompt'"),
+    ("empty.csv", "", "header naming the column 'prompt'"),
+    ("other.csv", "a,b\n1,2\n", "header naming the column 'prompt'"),
 ])
 def test_export_with_a_damaged_prompts_file_is_one_line(tmp_path, capsys, name, text, words):
     from stages.video import write_video

@@ -10,9 +10,9 @@ from stages.errors import InputError
 from stages.images import save_png
 from stages.masks.segmenters import (ADE20K_IDS, SEGMENTERS, SegmenterOptions, create_segmenter,
                                      vocabulary_for)
-from stages.masks.training import (SegmentTrainingOptions, colour_baseline, iou, label_map, load_segmenter,
+from stages.masks.training import (SegmentTrainingOptions, sample_kinds, colour_baseline, iou, label_map, load_segmenter,
                                    scene_samples, train_segmenter)
-from stages.scenes.landscapes import make_scene
+from stages.scenes.landscapes import scene_for
 
 
 def tiny_ade20k(folder):
@@ -111,7 +111,7 @@ def test_png_segmenter_is_the_picture_and_checks_its_size(tmp_path):
 def test_scene_labels_come_from_the_region_names():
     samples = scene_samples(range(7, 9), 48, 64)
     for seed, (frame, masks) in zip(range(7, 9), samples):
-        scene = make_scene(seed, 48, 64)
+        scene = scene_for(sample_kinds(np.random.default_rng([seed, 1])), None, seed, 48, 64)
         assert set(masks) == {region.name for region in scene.regions}
         labels = label_map(masks, ("background", *sorted(masks)), (48, 64))
         assert np.array_equal(labels > 0, scene.mask)

@@ -167,7 +167,7 @@ def test_prompt_list_rows_get_ids_and_seeds_and_bad_rows_are_named(tmp_path):
         ("p0000", "a river, at dawn", 10), ("p0001", "a lake", 7)]
     bad = tmp_path / "bad.csv"
     bad.write_text("id,prompt\nsame,a river\nsame,a lake\n")
-    with pytest.raises(InputError, match="row 2: id 'same' must be unique"):
+    with pytest.raises(InputError, match="row 2: id 'same' is used twice"):
         read_prompt_list(bad)
     with pytest.raises(InputError, match="not found"):
         read_prompt_list(tmp_path / "missing.csv")
