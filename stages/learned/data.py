@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,7 @@ from torch.utils.data import Dataset
 
 from stages.motion.engine import feather_weights
 from stages.errors import InputError
+from stages.options import pick
 from stages.scenes.eulerian import Clip, list_clips, read_motion
 from stages.motion.flowfield import Hint, dense_flow, hints_from_flow
 from stages.images import load_rgb, to_tensor
@@ -106,6 +108,20 @@ class StageDataOptions:
     resize_short: int | None = None
     mask_threshold: float = 0.1
     cache: bool = True
+
+    SECTION: ClassVar[str] = ""
+    """The params section these options come from (in error messages)."""
+    PRESETS: ClassVar[dict] = {}
+    """The network size presets ``network`` may name."""
+
+    @classmethod
+    def from_params(cls, section: dict):
+        """Options from the keys of a params section that this class has; InputError for an unknown network."""
+        options = pick(cls, section)
+        if options.network not in cls.PRESETS:
+            raise InputError(f"{cls.SECTION}.network must be one of {', '.join(cls.PRESETS)}, "
+                             f"got {options.network!r}")
+        return options
 
     def clip_extras(self) -> dict:
         """The stage's own ClipOptions fields."""

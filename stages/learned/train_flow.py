@@ -23,7 +23,6 @@ from stages.learned.losses import (endpoint_error, feature_matching_loss, lsgan_
 from stages.learned.text import TextEncoderOptions, caption_direction, encode_captions, text_width
 from stages.learned.training import GanTraining, as_batch, to_device
 from stages.errors import InputError
-from stages.options import pick
 
 DISCRIMINATOR_FLOW_GAIN = 16.0  # flows / 64 are ~0.02: the discriminators see them ×16, closer to the image's scale
 MEAN_FLOW_CLIPS = 500  # the training mean flow is estimated from at most this many clips
@@ -48,12 +47,7 @@ class FlowTrainingOptions(StageDataOptions):
     gan_weight: float = 1.0
     feature_matching_weight: float = 10.0
 
-    @classmethod
-    def from_params(cls, section: dict) -> "FlowTrainingOptions":
-        options = pick(cls, section)
-        if options.network not in FLOW_PRESETS:
-            raise InputError(f"train_flow.network must be one of {', '.join(FLOW_PRESETS)}, got {options.network!r}")
-        return options
+    SECTION, PRESETS = "train_flow", FLOW_PRESETS
 
     def text_options(self) -> TextEncoderOptions | None:
         """The caption encoder of the text variant; None for the directional one."""

@@ -17,7 +17,6 @@ import torch
 
 from stages.motion.engine import LoopRenderer
 from stages.errors import InputError
-from stages.options import pick
 from stages.motion.flowfield import mean_flow_angle
 from stages.images import to_uint8
 from stages.learned.data import EulerianClips, StageDataOptions, motion_mask
@@ -47,11 +46,11 @@ class FrameTrainingOptions(StageDataOptions):
     eval_stride: int = 4
     """The final evaluation compares every this-many-th frame of each loop."""
 
+    SECTION, PRESETS = "train_frame", FRAME_PRESETS
+
     @classmethod
     def from_params(cls, section: dict) -> "FrameTrainingOptions":
-        options = pick(cls, section)
-        if options.network not in FRAME_PRESETS:
-            raise InputError(f"train_frame.network must be one of {', '.join(FRAME_PRESETS)}, got {options.network!r}")
+        options = super().from_params(section)
         if options.predicted_flow_iterations and not options.flow_model:
             raise InputError("train_frame.predicted_flow_iterations needs train_frame.flow_model (a G_flow checkpoint)")
         return options
