@@ -16,6 +16,7 @@ from stages.motion.render import Motion, make_renderer, motion_flow, render_fram
 from stages.images import load_mask, load_rgb
 from stages.learned.frame_net import FrameNet
 from stages.learned.inference import FlowPredictor, load_frame_model
+from stages.evaluation.video_metrics import psnr
 from stages.video import read_video
 from tasks.batch import Item, ItemStep
 
@@ -26,10 +27,8 @@ def loop_metrics(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, im
     frames, reference: uint8 (N, H, W, 3); mask: bool (H, W); image: uint8 (H, W, 3).
     """
     count = min(len(frames), len(reference))
-    moving = frames[:count][:, mask].astype(np.float64)
-    mse = np.mean((moving - reference[:count][:, mask].astype(np.float64)) ** 2)
     static = np.abs(frames[:, ~mask].astype(np.int16) - image[~mask].astype(np.int16)).max() if (~mask).any() else 0
-    return {"psnr_moving": float(10 * np.log10(255.0**2 / max(mse, 1e-10))),
+    return {"psnr_moving": psnr(frames[:count], reference[:count], mask),
             "static_max_error": int(static),
             "seam_error": float(np.abs(frames[-1].astype(np.float64) - frames[0]).mean())}
 

@@ -12,8 +12,12 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+if TYPE_CHECKING:
+    import torch
+
+from stages.devices import auto_dtype, auto_precision
 from stages.errors import InputError
 from stages.files import file_digest
 from tasks.code import code_closure, code_digest
@@ -77,6 +81,25 @@ def item_key(step: ItemStep, item: Item, params: dict) -> str:
         inputs[name] = file_digest(path)
     return json_digest({"step": step.name, "id": item.id, "code": code_digest(step.modules), "params": params,
                         "values": item.values, "inputs": inputs})
+
+
+def resolved_settings(section: dict, device: "torch.device") -> dict:
+    """``section`` (nested dicts) with every ``auto`` device, dtype and precision resolved for ``device``, so
+    that a key names what really runs (a CPU float32 result never shares a key with a GPU float16 one)."""
+    def resolve(name: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: resolve(key, inner) for key, inner in value.items()}
+        if value != "auto":
+            return value
+        if name == "device":
+            return device.type
+        if name == "dtype":
+            return str(auto_dtype(device)).removeprefix("torch.")
+        if name == "precision":
+            return str(auto_precision(device) or "float32").removeprefix("torch.")
+        return value
+
+    return resolve("", section)
 
 
 def execute_item(step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:

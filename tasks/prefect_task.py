@@ -18,20 +18,17 @@ from dataclasses import dataclass
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import tasks.prefect_env  # noqa: F401  (must precede the first import of prefect)
 import pandas as pd
-import torch
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from tqdm import tqdm
 
-from stages.devices import auto_dtype, auto_precision
 from stages.errors import InputError
 from stages.options import check_keys
-from tasks.batch import Item, ItemStep, item_key
+from tasks.batch import Item, ItemStep, item_key, resolved_settings
 from tasks.executor import LocalExecutor, RayExecutor, make_executor
 from tasks.store import Store
 
@@ -82,25 +79,6 @@ def process_item(step: ItemStep, item: Item, params: dict, key: str, store_root:
         if record["status"] != "failed":
             break
     return record
-
-
-def resolved_settings(section: dict, device: torch.device) -> dict:
-    """``section`` (nested dicts) with every ``auto`` device, dtype and precision resolved for ``device``, so
-    that a key names what really runs (a CPU float32 result never shares a key with a GPU float16 one)."""
-    def resolve(name: str, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: resolve(key, inner) for key, inner in value.items()}
-        if value != "auto":
-            return value
-        if name == "device":
-            return device.type
-        if name == "dtype":
-            return str(auto_dtype(device)).removeprefix("torch.")
-        if name == "precision":
-            return str(auto_precision(device) or "float32").removeprefix("torch.")
-        return value
-
-    return resolve("", section)
 
 
 def run_stage(step: ItemStep, items: list[Item], params: dict, out_dir: str | Path, run: dict) -> pd.DataFrame:

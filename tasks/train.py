@@ -19,6 +19,8 @@ from stages.learned.train_flow import FlowTraining
 from stages.learned.train_frame import FrameTraining
 from stages.learned.training import LOSSES, VALIDATION
 from stages.files import file_digest
+from stages.devices import resolve_device
+from tasks.batch import resolved_settings
 from tasks.code import code_digest
 from tasks.store import json_digest
 
@@ -33,11 +35,12 @@ def dataset_fingerprint(root: str | Path) -> str:
     return digest.hexdigest()
 
 
-def work_dir(name: str, section: dict, models: dict | None, data_root: str | Path, store_root: str | Path,
+def work_dir(name: str, section: dict, data_root: str | Path, store_root: str | Path,
              flow_model: str | None = None) -> Path:
     """The resumable work folder of one training configuration (``flow_model``: a G_flow it depends on)."""
     weights = Path(flow_model or "", "g_flow.safetensors")
-    key = json_digest({"name": name, "section": section, "models": models, "code": code_digest(__name__),
+    resolved = resolved_settings(section, resolve_device(str(section.get("device", "auto")), f"{name} device"))
+    key = json_digest({"name": name, "section": resolved, "code": code_digest(__name__),
                        "data": dataset_fingerprint(data_root),
                        "flow_model": file_digest(weights) if flow_model and weights.is_file() else None})
     return Path(store_root).parent / "train" / f"{name}-{key[:16]}"
@@ -55,7 +58,7 @@ def publish(work: Path, metrics: dict, metrics_path: str | Path, plots_dir: str 
 def train_flow_network(params: dict, out_dir: str | Path, metrics_path: str | Path, plots_dir: str | Path) -> dict:
     """Train G_flow per ``params["train_flow"]`` (data folder in its ``data`` key) → held-out metrics."""
     section = params["train_flow"]
-    work = work_dir("g_flow", section, None, section["data"], params["run"]["store"])
+    work = work_dir("g_flow", section, section["data"], params["run"]["store"])
     training = FlowTraining(section["data"], section, work)
     metrics = training.run()
     training.export(out_dir, metrics)
@@ -66,7 +69,7 @@ def train_flow_network(params: dict, out_dir: str | Path, metrics_path: str | Pa
 def train_frame_network(params: dict, out_dir: str | Path, metrics_path: str | Path, plots_dir: str | Path) -> dict:
     """Train G_frame per ``params["train_frame"]`` (phase 2 uses its ``flow_model``) → held-out metrics."""
     section = params["train_frame"]
-    work = work_dir("g_frame", section, None, section["data"], params["run"]["store"], section.get("flow_model"))
+    work = work_dir("g_frame", section, section["data"], params["run"]["store"], section.get("flow_model"))
     training = FrameTraining(section["data"], section, work)
     metrics = training.run()
     training.export(out_dir, metrics)
