@@ -34,5 +34,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/speed.py
 	$(BIN)/python benchmarks/twins.py
 	$(BIN)/python benchmarks/learned.py
+	$(BIN)/python benchmarks/masks.py
