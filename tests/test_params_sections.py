@@ -1,0 +1,64 @@
+"""Every params section is read strictly: a misspelt key is refused with its name, by the code of the stage."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from stages.errors import InputError
+from test_pipeline import ROOT
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def read_section(name: str, params: dict, tmp_path) -> None:
+    """Read section ``name`` the way its stage does (up to the first use of the settings)."""
+    from flows.animate import animate_flow
+    from flows.evaluate import evaluation_settings
+    from flows.synth import synth_flow
+    from stages.learned.train_flow import FlowTraining
+    from stages.learned.train_frame import FrameTraining
+    from tasks.generate import flow_options, video_options
+    from tasks.masks import mask_options, train_segment
+    from tasks.prefect_task import run_stage
+    from tasks.rewrite import rewrite_options
+    from tasks.synth import SYNTH
+    from tasks.twins import attention_options, model_options, procedural_options, twin_options
+
+    readers = {
+        "run": lambda: run_stage(SYNTH, [], {}, tmp_path / "out", params["run"]),
+        "synth": lambda: synth_flow.fn(params, out_dir=str(tmp_path / "synth")),
+        "synth_train": lambda: synth_flow.fn(params, out_dir=str(tmp_path / "synth"), section="synth_train"),
+        "animate": lambda: animate_flow.fn(params, scenes=str(tmp_path)),
+        "animate_learned": lambda: animate_flow.fn(params, scenes=str(tmp_path), section="animate_learned"),
+        "evaluate": lambda: evaluation_settings(params),
+        "models": lambda: model_options(params), "twins": lambda: twin_options(params),
+        "attention": lambda: attention_options(params), "rewrite": lambda: rewrite_options(params["rewrite"]),
+        "train_flow": lambda: FlowTraining(tmp_path, params["train_flow"], tmp_path / "work"),
+        "train_frame": lambda: FrameTraining(tmp_path, params["train_frame"], tmp_path / "work"),
+        "train_segment": lambda: train_segment(params["train_segment"], tmp_path / "seg", tmp_path / "m.json"),
+        "mask": lambda: mask_options(params["mask"]),
+        "flow": lambda: flow_options(params["flow"]), "video": lambda: video_options(params["video"]),
+    }
+    assert set(readers) == set(PARAMS), "a params section without a strict reader"
+    procedural_options(params)
+    readers[name]()
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_a_misspelt_key_is_refused_with_its_name(name, tmp_path):
+    params = copy.deepcopy(PARAMS)
+    params[name]["speeed"] = 1
+    with pytest.raises(InputError, match=rf"speeed.*{name}|{name}.*speeed"):
+        read_section(name, params, tmp_path)
+
+
+def test_a_misspelt_nested_key_of_the_procedural_world_is_refused():
+    from tasks.twins import procedural_options
+
+    params = copy.deepcopy(PARAMS)
+    params["twins"]["procedural"]["warp"] = 2
+    with pytest.raises(InputError, match="warp"):
+        procedural_options(params)
