@@ -124,6 +124,22 @@ def _stream(frames: Iterable[np.ndarray], sink: "_NpzSink | _FfmpegSink") -> Non
     sink.close()
 
 
+def fixed_entry(name: str, compression: int) -> zipfile.ZipInfo:
+    """A zip entry dated 1980-01-01 (zip's epoch), so the same arrays always make the same bytes."""
+    entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    entry.compress_type = compression
+    return entry
+
+
+def write_npz(path: str | Path, compress: bool = False, **arrays: np.ndarray) -> None:
+    """Like ``np.savez`` (``np.load`` reads it), but byte-identical for identical arrays (fixed entry dates)."""
+    compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, array in arrays.items():
+            with archive.open(fixed_entry(f"{name}.npy", compression), "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
+
+
 class _NpzSink:
     """Frames into a ``.npz`` (a zip holding ``frames.npy``) as they come; the count is known up front."""
 
@@ -136,7 +152,7 @@ class _NpzSink:
         """Append one uint8 (H, W, 3) frame."""
         if self.entry is None:
             self.shape = frame.shape
-            self.entry = self.archive.open("frames.npy", "w", force_zip64=True)
+            self.entry = self.archive.open(fixed_entry("frames.npy", self.archive.compression), "w", force_zip64=True)
             np.lib.format.write_array_header_1_0(
                 self.entry, {"descr": "|u1", "fortran_order": False, "shape": (self.count, *frame.shape)})
         if frame.shape != self.shape or self.written == self.count:

@@ -17,7 +17,7 @@ from stages.images import load_mask, load_rgb
 from stages.learned.frame_net import FrameNet
 from stages.learned.inference import FlowPredictor, load_frame_model
 from stages.evaluation.video_metrics import psnr
-from stages.video import read_video
+from stages.video import read_video, write_npz
 from tasks.batch import Item, ItemStep
 
 
@@ -133,7 +133,7 @@ def animate_item(item: Item, params: dict, out_dir: Path) -> dict:
     rendered = render_frames(renderer)
     meta = write_cinemagraph(out_dir / f"{item.id}.mp4", rendered, flow, params["fps"],
                              {"id": item.id, **motion, **rendering})
-    np.savez_compressed(out_dir / f"{item.id}_flow.npz", flow=flow)
+    write_npz(out_dir / f"{item.id}_flow.npz", compress=True, flow=flow)
     scores = loop_metrics(rendered, read_video(item.inputs["video"]), mask, image)
     return {**{k: v for k, v in meta.items() if k != "hints"}, **scores}
 

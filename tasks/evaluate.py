@@ -18,7 +18,7 @@ import numpy as np
 from stages.evaluation.fvd import get_protocol, video_features
 from stages.evaluation.i3d import load_detector
 from stages.images import load_mask, load_rgb, save_png
-from stages.video import read_video
+from stages.video import read_video, write_npz
 from stages.evaluation.video_metrics import estimate_moving_mask, load_lpips, video_metrics
 from tasks.batch import Item, ItemStep
 
@@ -53,7 +53,7 @@ def evaluate_video(item: Item, params: dict, out_dir: Path) -> dict:
     fitting = [protocol for protocol in protocols if len(frames) >= protocol.frames_needed]
     detector = load_detector(item.inputs.get("detector", params["i3d"])) if fitting else None
     features = {protocol.name: video_features(detector, [frames], protocol)[0] for protocol in fitting}
-    np.savez(out_dir / "features.npz", **features)
+    write_npz(out_dir / "features.npz", **features)
     return {"set": item.values["set"], "video_id": item.values["video_id"], "frames": len(frames),
             "height": shape[0], "width": shape[1], "mask_source": item.values["mask_source"],
             "reference_source": item.values["reference_source"], "fvd_protocols": ",".join(features),
