@@ -159,7 +159,7 @@ def attention_item(item: Item, params: dict, out_dir: Path) -> dict:
 
 
 REWRITE = ItemStep("rewrite", rewrite_item)
-TWINS = ItemStep("twins", twins_item, num_gpus=1.0)
+TWINS = ItemStep("twins", twins_item, num_gpus=1.0, holds_models=True)
 ATTENTION = ItemStep("attention", attention_item)
 
 
