@@ -82,7 +82,8 @@ def phase_actors(settings: dict, workdir: Path) -> dict:
         keys = [item_key(TWINS, item, params) for item in items]  # in one thread, as run_stage does
         started = time.perf_counter()
         with ThreadPoolExecutor(16) as threads:
-            records = list(threads.map(lambda item, key: executor.run(TWINS, item, params, key, store), items, keys))
+            records = list(threads.map(lambda item, key: executor.run(TWINS, item, params, key, store),
+                                       items, keys))
         assert all(record["status"] == "ok" for record in records), records
         return 60 * len(items) / (time.perf_counter() - started)
 
@@ -92,9 +93,14 @@ def phase_actors(settings: dict, workdir: Path) -> dict:
 
 
 def phase_direct(settings: dict, workdir: Path) -> dict:
-    """The batch through the step function in this process, one item after another."""
+    """The batch through the step function in this process, one item after another, on one torch thread as
+    the flow's actor (one CPU of the cluster) has: a team of torch threads on a busy machine is many times
+    slower, which would flatter the flow."""
+    import torch
+
     from tasks.twins import twins_item
 
+    torch.set_num_threads(1)
     items = twin_items(workdir, settings["batch"])
     started = time.perf_counter()
     for item in items:
@@ -118,13 +124,21 @@ def phase_flow(settings: dict, workdir: Path) -> dict:
            "store": str(workdir / "store-flow")}
     executor_for(run)
     ray_started = time.perf_counter()
+    flow(name="empty")(lambda: None)()  # the first flow run of a process starts Prefect's temporary server
+    prefect_started = time.perf_counter()
     items = twin_items(workdir, settings["batch"])
     manifest = flow(name="twins", task_runner=RUNNER)(run_stage)(TWINS, items, twin_params(settings),
                                                                  workdir / "flow", run)
     assert list(manifest.status) == ["ok"] * len(items), manifest
     done = time.perf_counter()
     return {"imports_s": round(imported - started, 2), "ray_start_s": round(ray_started - imported, 2),
-            "flow_s": round(done - ray_started, 2)}
+            "prefect_start_s": round(prefect_started - ray_started, 2), "flow_s": round(done - prefect_started, 2),
+            "items_s": round(sum(fact["seconds"] for fact in run_log(workdir / "runs" / "twins.jsonl")), 2)}
+
+
+def run_log(path: Path) -> list[dict]:
+    """The lines of a stage's run log (one JSON object per item per run)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def phase_imports(settings: dict, workdir: Path) -> dict:
@@ -238,9 +252,12 @@ def report(settings: dict) -> None:
         extra = 100 * (flowed["wall_s"] / direct["wall_s"] - 1)
         print(f"batch of {settings['batch']}, fresh process each, start-up included:")
         print(f"  step function in one process: {direct['wall_s']} s ({direct['items_s']} s in the items)")
+        rest = flowed["wall_s"] - sum(flowed[name] for name in ("imports_s", "ray_start_s", "prefect_start_s",
+                                                                 "flow_s"))
         print(f"  Prefect flow + Ray (run_stage): {flowed['wall_s']} s ({extra:+.0f} %): imports "
-              f"{flowed['imports_s']} s, Ray start {flowed['ray_start_s']} s, flow {flowed['flow_s']} s "
-              "(Prefect server start, actor start and model load, items)")
+              f"{flowed['imports_s']} s, Ray start {flowed['ray_start_s']} s, Prefect server start "
+              f"{flowed['prefect_start_s']} s, the stage's flow {flowed['flow_s']} s ({flowed['items_s']} s in "
+              f"the items, model load included), interpreter start and shutdown {rest:.2f} s")
         stage = pipeline_stage_wall(workdir)
         item = in_fresh_process("synth_item", settings, workdir)
         pieces = {"interpreter": in_fresh_process("nothing", settings, workdir)["wall_s"],

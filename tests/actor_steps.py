@@ -47,8 +47,9 @@ def model_item(item: Item, params: dict, out_dir: Path) -> dict:
     np.save(out_dir / "y.npy", y)
     with open(params["log"], "a") as log:
         log.write(f"{item.id} {os.getpid()}\n")
-    return {"pid": os.getpid(), "constructions": CONSTRUCTIONS, "actor": ray.get_runtime_context().get_actor_id() or "",
-            "prefect_loaded": "prefect" in sys.modules, "threads": torch.get_num_threads()}
+    return {"pid": os.getpid(), "constructions": CONSTRUCTIONS,
+            "actor": ray.get_runtime_context().get_actor_id() or "", "prefect_loaded": "prefect" in sys.modules,
+            "threads": torch.get_num_threads()}
 
 
 MODEL_STEP = ItemStep("model_step", model_item, holds_models=True)

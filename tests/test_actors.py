@@ -67,7 +67,8 @@ def test_items_run_on_actors_that_build_their_model_once(cluster, tmp_path):
     try:
         with ThreadPoolExecutor(8) as threads:  # as Prefect's task runner submits: from many threads
             records = list(threads.map(
-                lambda item, key: executor.run(MODEL_STEP, item, params, key, str(tmp_path / "store")), items, keys))
+                lambda item, key: executor.run(MODEL_STEP, item, params, key, str(tmp_path / "store")),
+                items, keys))
     finally:
         executor.close()
     assert [record["status"] for record in records] == ["ok"] * 8
