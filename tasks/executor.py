@@ -45,11 +45,10 @@ class LocalExecutor:
 
 
 def use_assigned_cpus() -> int:
-    """Size torch's threads to the CPUs Ray assigned to this worker or actor → the intra-op threads set."""
-    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
-    threads = max(1, int(cpus or 1))
-    torch.set_num_threads(threads)
-    return threads
+    """Fit torch's threads to the CPUs Ray assigned this worker or actor (at least one) → the threads used."""
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU") or 1.0
+    torch.set_num_threads(max(1, int(cpus)))
+    return max(1, int(cpus))
 
 
 @ray.remote
