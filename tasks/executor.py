@@ -26,7 +26,8 @@ from tasks.batch import Item, ItemStep, execute_item
 
 ACTOR_ATTEMPTS = 3
 """Attempts of one item on an actor pool: an item whose actor dies is retried on the restarted actor, and
-fails (a manifest row with its error) after this many deaths."""
+fails (a manifest row with its error) after this many deaths. An actor holds one item at a time, so its
+death costs an attempt of that item only."""
 
 
 class LocalExecutor:
@@ -100,21 +101,21 @@ def actor_resources(step: ItemStep, count: int, cluster_cpus: float, cluster_gpu
 
 
 class ActorPool:
-    """``count`` actors of one step, and how many items each has in flight (guarded by the executor's lock)."""
+    """``count`` actors of one step, and which of them runs an item now (guarded by the executor's lock)."""
 
     def __init__(self, step: ItemStep, count: int, cpus: float, gpus: float):
         self.step = step
         self.actors = [ItemActor.options(num_cpus=cpus, num_gpus=gpus, max_restarts=-1,
                                          max_task_retries=ACTOR_ATTEMPTS - 1).remote() for _ in range(count)]
-        self.in_flight = [0] * count
+        self.busy = [False] * count
 
-    def least_loaded(self) -> int:
-        """Index of the actor with the fewest items in flight (the first of those on a tie)."""
-        return min(range(len(self.actors)), key=self.in_flight.__getitem__)
+    def free_actor(self) -> int | None:
+        """Index of an actor running no item, or None when all are busy."""
+        return next((index for index, busy in enumerate(self.busy) if not busy), None)
 
     def idle(self) -> bool:
-        """Whether no item is in flight on any actor."""
-        return not any(self.in_flight)
+        """Whether no actor runs an item."""
+        return not any(self.busy)
 
     def close(self) -> None:
         """End the actors (their models and resources are released)."""
@@ -153,7 +154,7 @@ class RayExecutor:
 
     ``actors``: the size of a model-holding step's pool (``auto``: one per GPU for a GPU step on a cluster with
     GPUs, else one). One pool is alive at a time: the next model-holding step waits until the current pool
-    has no item in flight, then ends its actors, so their CPUs, GPUs and memory go to the next step's models.
+    runs no item, then ends its actors, so their CPUs, GPUs and memory go to the next step's models.
     On a multi-node cluster the store folder must be on a filesystem every node sees.
     """
 
@@ -181,8 +182,9 @@ class RayExecutor:
     def run(self, step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
         """Execute one item on the cluster and wait for its record (GPUs asked for only where present).
 
-        Safe to call from several threads: a model-holding step's items go to the least-loaded actor of its
-        pool (Ray queues an actor's calls and runs them one at a time).
+        Safe to call from several threads: a model-holding step's item goes to the next actor of its pool
+        that is free; until one is, it waits here (not in an actor's queue, where an actor's death would cost
+        every queued item an attempt).
         """
         if step.holds_models:
             return self._run_on_actor(step, item, params, key, store_root)
@@ -192,9 +194,9 @@ class RayExecutor:
 
     def _run_on_actor(self, step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
         with self._pool_changed:
-            pool = self._pool_of(step)
-            index = pool.least_loaded()
-            pool.in_flight[index] += 1
+            while (index := (pool := self._pool_of(step)).free_actor()) is None:
+                self._pool_changed.wait()
+            pool.busy[index] = True
         try:
             return ray.get(pool.actors[index].execute.remote(step, item, params, key, store_root))
         except RayActorError as error:
@@ -202,7 +204,7 @@ class RayExecutor:
                     "error": f"the {step.name} worker died {ACTOR_ATTEMPTS} times running this item ({error})"}
         finally:
             with self._pool_changed:
-                pool.in_flight[index] -= 1
+                pool.busy[index] = False
                 self._pool_changed.notify_all()
 
     def _pool_of(self, step: ItemStep) -> ActorPool:
