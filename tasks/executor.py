@@ -163,6 +163,8 @@ class RayExecutor:
         address = address or os.environ.get("RAY_ADDRESS") or None
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report, no cloud metadata requests
+        # Ray's driver would replace builtins.print with its own the first time it reports a dead worker.
+        os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
         if not ray.is_initialized():
             if address:
                 code = [str(Path(module.__file__).parent) for module in (stages, tasks)]
