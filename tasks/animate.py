@@ -140,4 +140,4 @@ def animate_item(item: Item, params: dict, out_dir: Path) -> dict:
 
 ANIMATE = ItemStep("animate", animate_item)
 # The same step with the learned networks (their weights join the inputs).
-ANIMATE_LEARNED = ItemStep("animate_learned", animate_item)
+ANIMATE_LEARNED = ItemStep("animate_learned", animate_item, holds_models=True)

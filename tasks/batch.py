@@ -53,13 +53,15 @@ class ItemStep:
     """A stage as a batch step: ``run(item, params, out_dir) -> metadata``.
 
     The source of the step's module and of every project module it imports (tasks.code) is part of each
-    item's key; ``num_cpus``/``num_gpus`` are the Ray resources one item needs.
+    item's key; ``num_cpus``/``num_gpus`` are the Ray resources one item needs. ``holds_models``: the step
+    loads models (cached per process), so on Ray its items run on long-lived actors that load them once.
     """
 
     name: str
     run: Callable[[Item, dict, Path], dict]
     num_cpus: float = 1.0
     num_gpus: float = 0.0
+    holds_models: bool = False
 
     @property
     def modules(self) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.metadata
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,6 +30,9 @@ RESULT_LIBRARIES = ("torch", "numpy", "opencv-python-headless", "diffusers", "tr
 
 Left out: Prefect, DVC, Ray, pandas and pyarrow move results but never change them.
 """
+
+
+_PARSING = threading.Lock()
 
 
 def module_path(name: str, root: Path = ROOT) -> Path | None:
@@ -50,7 +54,8 @@ def _source_digest(path: Path) -> tuple[int, int]:
 @lru_cache(maxsize=4096)
 def _direct_imports(path: str, package: str, is_package: bool, stamp: tuple[int, int]) -> frozenset[str]:
     """Names of everything the module at ``path`` may import (``stamp`` invalidates the memo on edits)."""
-    tree = ast.parse(Path(path).read_text(), filename=path)
+    with _PARSING:  # CPython's parser is not safe to run from several threads at once
+        tree = ast.parse(Path(path).read_text(), filename=path)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -190,8 +190,8 @@ def write_video_meta(item_id: str, motion: dict) -> dict:
     return {"id": item_id, "motion": motion["source"], "parts": motion["parts"]}
 
 
-FLOW = ItemStep("flow", flow_item)
-VIDEO = ItemStep("video", video_item)
+FLOW = ItemStep("flow", flow_item, holds_models=True)  # G_flow, when configured
+VIDEO = ItemStep("video", video_item, holds_models=True)  # G_frame, when configured
 
 
 def gallery_card(item_id: str, folder_of: dict[str, str], video: str, caption: str) -> str:

@@ -125,7 +125,7 @@ def mask_item(item: Item, params: dict, out_dir: Path) -> dict:
             "kept_parts": len(record["kept_parts"]), "regions": len(record["regions"])}
 
 
-MASK = ItemStep("mask", mask_item)
+MASK = ItemStep("mask", mask_item, holds_models=True)
 
 
 def mask_items(twins: str | Path, ids: list[str], section: dict) -> list[Item]:

@@ -49,6 +49,9 @@ class RunOptions:
     """content-addressed per-item results (survives DVC deleting stage outputs)."""
     retries: int = 0
     """extra attempts of a failed item within one run."""
+    actors: int | str = "auto"
+    """Ray actors per model-holding step (each loads the models once and serves many items): auto = one per
+    GPU on a cluster with GPUs, else one; a number sets it (on a CPU machine the actors share its CPUs)."""
 
 
 _executors: dict[str, LocalExecutor | RayExecutor] = {}

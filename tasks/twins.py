@@ -175,7 +175,7 @@ def attention_item(item: Item, params: dict, out_dir: Path) -> dict:
     return describe_attention(np.load(item.inputs["attention"], allow_pickle=False), grid, size, out_dir)
 
 
-TWINS = ItemStep("twins", twins_item, num_gpus=1.0)
+TWINS = ItemStep("twins", twins_item, num_gpus=1.0, holds_models=True)
 ATTENTION = ItemStep("attention", attention_item)
 
 
