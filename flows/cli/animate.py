@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,15 +110,16 @@ def read_flow_file(path: Path, shape: tuple[int, int]) -> np.ndarray:
 
 def render_memory(shape: tuple[int, int], moving: int, frames: int, suffix: str) -> int:
     """Bytes the render holds at its peak beyond the process itself, for an (H, W) picture with ``moving``
-    masked pixels written as ``suffix``: every frame (uint8 RGB) twice — the rendered list and the stacked
-    video — and twice more for ``.npz`` (stacked again and copied as uint8 when saved), and the float32 backward
-    displacement (x, y) of every moving pixel and frame twice (the list of steps and their stack).
-
-    Measured: 256×256, 32000 moving pixels, 300 frames to .npz: 351 MiB above a 2-frame run; this gives 372.
+    masked pixels written as ``suffix``. Frames stream to the writer, so only a few are in flight (float32
+    working images included) — except for ``.gif``, whose palette pass holds every frame (ours and ffmpeg's
+    copy) — and the backward displacements (x, y float32 per moving pixel) are kept at √N checkpoints plus
+    one re-integrated segment: about 3√N of them.
     """
     height, width = shape
-    copies = 4 if suffix == ".npz" else 2
-    return copies * frames * height * width * 3 + 2 * (frames + 1) * moving * 2 * 4
+    picture = height * width * 3
+    held = 2 * frames * picture if suffix == ".gif" else 0
+    in_flight = 16 * picture * 4
+    return held + in_flight + 3 * (math.isqrt(frames) + 1) * moving * 2 * 4
 
 
 def requested_motion(args: argparse.Namespace, shape: tuple[int, int]) -> "Motion":
