@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.errors import InputError
+from stages.files import file_digest
 from stages.images import load_mask, load_rgb, save_png
 from stages.motion.flowfield import flow_to_rgb
 from stages.motion.render import make_renderer, render_frames, write_cinemagraph
@@ -166,7 +167,7 @@ def flow_item(item: Item, params: dict, out_dir: Path) -> dict:
     mask_record = json.loads(item.inputs["mask_record"].read_text())
     region_ids = load_rgb(item.inputs["mask_regions"])[..., 0].astype(np.int32)
     realistic = load_rgb(item.inputs["realistic"])
-    digest = str(item.inputs.get("g_flow_weights", ""))
+    digest = file_digest(item.inputs["g_flow_weights"]) if "g_flow_weights" in item.inputs else ""
     flow, record = make_flow(twins_meta, realistic, mask_record, region_ids, options, digest)
     write_flow(out_dir, flow, record)
     return {"source": record["source"], "parts": len(record["parts"]),
@@ -181,7 +182,8 @@ def video_item(item: Item, params: dict, out_dir: Path) -> dict:
     flow = np.load(item.inputs["flow"], allow_pickle=False)
     motion = json.loads(item.inputs["motion"].read_text())
     meta = write_video_meta(item.id, motion)
-    written = make_video(artistic, mask, flow, options, out_dir, meta, str(item.inputs.get("g_frame_weights", "")))
+    digest = file_digest(item.inputs["g_frame_weights"]) if "g_frame_weights" in item.inputs else ""
+    written = make_video(artistic, mask, flow, options, out_dir, meta, digest)
     return {"video": written["video"], "renderer": written["renderer"], "frames": written["frames"]}
 
 

@@ -53,8 +53,10 @@ def with_overrides(params: dict, args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Generate and say where everything is."""
+    from stages.threads import use_cpu_share
     from tasks.generate import generate
 
+    use_cpu_share()
     started = time.perf_counter()
     params = with_overrides(read_params(args.params), args)
     meta = generate(args.prompt, args.output, params, args.region, args.direction, args.seed, args.image, args.mask)
