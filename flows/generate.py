@@ -17,9 +17,10 @@ import pandas as pd
 from prefect import flow
 
 from tasks.batch import Item
+from tasks.checkpoints import checkpoint_inputs
 from tasks.gallery import RUNNER
-from tasks.generate import FLOW, GALLERY_STYLE, VIDEO, VIDEO_STEM, flow_options, gallery_card, model_inputs, \
-    text_path_metrics, video_options
+from tasks.generate import FLOW, GALLERY_STYLE, VIDEO, VIDEO_STEM, flow_options, gallery_card, text_path_metrics, \
+    video_options
 from tasks.prefect_task import run_stage
 from tasks.prompt_list import prompt_items
 
@@ -32,7 +33,7 @@ def flow_flow(params: dict, twins: str = "data/twins", masks: str = "data/mask",
               out_dir: str = "data/flow") -> pd.DataFrame:
     """The flow of every prompt's mask: ``<id>/flow.npy``, ``flow.png``, ``motion.json``."""
     options = flow_options(params.get("flow"))
-    models = model_inputs(options.flow_model, "g_flow")
+    models = checkpoint_inputs("flow_model", options.flow_model)
     items = [Item(item.id, {"twins_meta": Path(twins, item.id, "meta.json"),
                             "realistic": Path(twins, item.id, "realistic.png"),
                             "mask_record": Path(masks, item.id, "mask.json"),
@@ -47,7 +48,7 @@ def video_flow(params: dict, twins: str = "data/twins", masks: str = "data/mask"
     """The cinemagraph of every prompt (``<id>/cinemagraph.<format>``), the gallery ``index.html`` and the
     metrics: on the procedural world, the masks and motions against the exact truth (tasks.generate)."""
     options = video_options(params.get("video"))
-    models = model_inputs(options.frame_model, "g_frame")
+    models = checkpoint_inputs("frame_model", options.frame_model)
     items = [Item(item.id, {"artistic": Path(twins, item.id, "artistic.png"), "mask": Path(masks, item.id, "mask.png"),
                             "flow": Path(flows, item.id, "flow.npy"), "motion": Path(flows, item.id, "motion.json"),
                             **models})

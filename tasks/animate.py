@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from stages.scenes.eulerian import read_motion
-from stages.files import file_digest
 from stages.motion.flowfield import hints_from_flow, mean_flow_angle
 from stages.motion.render import Motion, make_renderer, motion_flow, render_frames, write_cinemagraph
 from stages.images import load_mask, load_rgb
-from stages.learned.frame_net import FrameNet
-from stages.learned.inference import FlowPredictor, load_frame_model
 from stages.evaluation.video_metrics import psnr
 from stages.video import read_video, write_npz
 from tasks.batch import Item, ItemStep
+from tasks.checkpoints import checkpoint_inputs, flow_predictor, frame_model
 
 
 def loop_metrics(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, image: np.ndarray) -> dict:
@@ -90,36 +87,12 @@ def item_renderer(item: Item, params: dict, image: np.ndarray, mask: np.ndarray,
     return renderer, {**record, "frame_model": str(item.inputs["frame_model"].parent)}
 
 
-@lru_cache(maxsize=2)
-def _cached_flow_predictor(folder: str, digest: str, device: str) -> FlowPredictor:
-    return FlowPredictor(folder, device)
-
-
-@lru_cache(maxsize=2)
-def _cached_frame_model(folder: str, digest: str, device: str) -> FrameNet:
-    return load_frame_model(folder, device)
-
-
-def flow_predictor(weights: Path, device: str) -> FlowPredictor:
-    """G_flow of the checkpoint holding ``weights``, loaded once per process and weights digest."""
-    return _cached_flow_predictor(str(Path(weights).parent), file_digest(weights), device)
-
-
-def frame_model(weights: Path, device: str) -> FrameNet:
-    """G_frame of the checkpoint holding ``weights``, loaded once per process and weights digest."""
-    return _cached_frame_model(str(Path(weights).parent), file_digest(weights), device)
-
-
 def learned_inputs(params: dict) -> dict[str, Path]:
     """Checkpoint weight files an animate batch reads (their digests join every item's cache key)."""
-    inputs = {}
-    if params.get("motion", "hints") == "learned":
-        inputs["flow_model"] = Path(params["flow_model"]) / "g_flow.safetensors"
-        inputs["flow_model_config"] = Path(params["flow_model"]) / "g_flow.json"
-    if params.get("renderer", "engine") == "learned":
-        inputs["frame_model"] = Path(params["frame_model"]) / "g_frame.safetensors"
-        inputs["frame_model_config"] = Path(params["frame_model"]) / "g_frame.json"
-    return inputs
+    learned_motion = params.get("motion", "hints") == "learned"
+    learned_frames = params.get("renderer", "engine") == "learned"
+    return {**checkpoint_inputs("flow_model", params["flow_model"] if learned_motion else None),
+            **checkpoint_inputs("frame_model", params["frame_model"] if learned_frames else None)}
 
 
 def animate_item(item: Item, params: dict, out_dir: Path) -> dict:

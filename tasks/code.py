@@ -46,7 +46,8 @@ def module_path(name: str, root: Path = ROOT) -> Path | None:
     return None
 
 
-def _source_digest(path: Path) -> tuple[int, int]:
+def _stamp(path: Path) -> tuple[int, int]:
+    """(modification time, size) of ``path``: what invalidates the memo of its imports."""
     stat = path.stat()
     return stat.st_mtime_ns, stat.st_size
 
@@ -79,7 +80,7 @@ def direct_imports(name: str, root: Path = ROOT) -> set[str]:
     if path is None:
         return set()
     found = set()
-    for candidate in _direct_imports(str(path), name, path.name == "__init__.py", _source_digest(path)):
+    for candidate in _direct_imports(str(path), name, path.name == "__init__.py", _stamp(path)):
         parts = candidate.split(".")
         for end in range(1, len(parts) + 1):
             prefix = ".".join(parts[:end])

@@ -129,7 +129,7 @@ def start_local_cluster(num_cpus: int | None, object_store_mb: int) -> None:
 
     Ray's API server asks cloud metadata endpoints which cloud it runs on (even with usage stats off) unless
     ``~/ray_bootstrap_config.yaml`` names a provider. Ray's own processes therefore start with ``HOME`` at a
-    folder holding such a file (``provider: local``) under the Ray temp folder; the workers get the user's
+    folder holding such a file (``provider: local``) in the system temporary folder; the workers get the user's
     ``HOME`` back through the job's runtime environment. Ray's switch for single-node clusters on loopback
     (meant for Windows and macOS) keeps every address at 127.0.0.1.
     """

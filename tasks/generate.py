@@ -16,20 +16,19 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from stages.errors import InputError
-from stages.files import file_digest
-from stages.images import load_mask, load_rgb, save_png
+from stages.images import image_size, load_mask, load_rgb, save_png
 from stages.motion.flowfield import flow_to_rgb
 from stages.motion.render import make_renderer, render_frames, write_cinemagraph
 from stages.motion.sources import part_flow
 from stages.options import options_from
-from stages.video import VIDEO_SUFFIXES
+from stages.video import VIDEO_SUFFIXES, write_video
 from tasks.batch import Item, ItemStep
+from tasks.checkpoints import checkpoint_inputs, flow_predictor, frame_model
 
 VIDEO_STEM = "cinemagraph"
 
@@ -82,31 +81,8 @@ def video_options(section: dict | None) -> VideoOptions:
     return options
 
 
-@lru_cache(maxsize=2)
-def flow_predictor(folder: str, digest: str, device: str):
-    """G_flow of ``folder`` loaded once per process and weights digest."""
-    from stages.learned.inference import FlowPredictor
-
-    return FlowPredictor(folder, device)
-
-
-@lru_cache(maxsize=2)
-def frame_model(folder: str, digest: str, device: str):
-    """G_frame of ``folder`` loaded once per process and weights digest."""
-    from stages.learned.inference import load_frame_model
-
-    return load_frame_model(folder, device)
-
-
-def model_inputs(folder: str | None, name: str) -> dict[str, Path]:
-    """The weight and config files of checkpoint ``folder`` (their digests join the item keys)."""
-    if folder is None:
-        return {}
-    return {f"{name}_weights": Path(folder) / f"{name}.safetensors", f"{name}_config": Path(folder) / f"{name}.json"}
-
-
 def make_flow(twins_meta: dict, realistic: np.ndarray, mask_record: dict, region_ids: np.ndarray,
-              options: FlowOptions, weights_digest: str = "") -> tuple[np.ndarray, dict]:
+              options: FlowOptions) -> tuple[np.ndarray, dict]:
     """The flow of one prompt's mask (2, H, W), pixels per frame, and motion.json's record.
 
     twins_meta: the twins' meta.json (prompt, region, direction, seed); mask_record: mask.json (its
@@ -114,7 +90,7 @@ def make_flow(twins_meta: dict, realistic: np.ndarray, mask_record: dict, region
     """
     regions = mask_record["regions"]
     if options.flow_model:
-        predictor = flow_predictor(options.flow_model, weights_digest, options.device)
+        predictor = flow_predictor(checkpoint_inputs("flow_model", options.flow_model)["flow_model"], options.device)
         mask = region_ids > 0
         if predictor.conditioning == "text":
             flow = predictor.predict(realistic, mask, caption=twins_meta["prompt"], speed=options.speed,
@@ -141,20 +117,21 @@ def write_flow(out_dir: Path, flow: np.ndarray, record: dict) -> None:
 
 
 def make_video(artistic: np.ndarray, mask: np.ndarray, flow: np.ndarray, options: VideoOptions, out_dir: Path,
-               meta: dict, weights_digest: str = "") -> dict:
-    """Render the loop and write ``cinemagraph.<format>`` for every format, with the flow picture and meta
-    beside them → the meta written, naming the first format a browser plays as ``video``."""
-    model = frame_model(options.frame_model, weights_digest, options.device) if options.frame_model else None
+               meta: dict) -> dict:
+    """Render the loop and write ``cinemagraph.<format>`` for every format; beside the first format a browser
+    plays (mp4, webm, gif; else npz) the flow picture and meta.json → that meta."""
+    model = None
+    if options.frame_model:
+        model = frame_model(checkpoint_inputs("frame_model", options.frame_model)["frame_model"], options.device)
     renderer, rendering = make_renderer(artistic, mask, flow, options.frames, options.feather_px, options.device,
                                         model)
     frames = render_frames(renderer)
-    meta = {**meta, **rendering, "formats": list(options.formats)}
-    playable = [name for name in options.formats if name != "npz"] + ["npz"]
-    first = next(name for name in playable if name in options.formats)  # a browser plays it, if one is asked for
-    meta = {**meta, "videos": [f"{VIDEO_STEM}.{name}" for name in options.formats]}
-    for name in sorted(options.formats, key=lambda name: name == first):  # the first is written last, its meta stays
-        written = write_cinemagraph(out_dir / f"{VIDEO_STEM}.{name}", frames, flow, options.fps, meta)
-    return written
+    shown = next((name for name in options.formats if name != "npz"), options.formats[0])
+    for name in options.formats:
+        if name != shown:
+            write_video(out_dir / f"{VIDEO_STEM}.{name}", frames, fps=options.fps)
+    return write_cinemagraph(out_dir / f"{VIDEO_STEM}.{shown}", frames, flow, options.fps,
+                             {**meta, **rendering, "videos": [f"{VIDEO_STEM}.{name}" for name in options.formats]})
 
 
 # --- batch steps ---------------------------------------------------------------------------------------
@@ -167,8 +144,7 @@ def flow_item(item: Item, params: dict, out_dir: Path) -> dict:
     mask_record = json.loads(item.inputs["mask_record"].read_text())
     region_ids = load_rgb(item.inputs["mask_regions"])[..., 0].astype(np.int32)
     realistic = load_rgb(item.inputs["realistic"])
-    digest = file_digest(item.inputs["g_flow_weights"]) if "g_flow_weights" in item.inputs else ""
-    flow, record = make_flow(twins_meta, realistic, mask_record, region_ids, options, digest)
+    flow, record = make_flow(twins_meta, realistic, mask_record, region_ids, options)
     write_flow(out_dir, flow, record)
     return {"source": record["source"], "parts": len(record["parts"]),
             "mean_speed": round(float(np.hypot(*flow)[region_ids > 0].mean()), 4)}
@@ -181,15 +157,9 @@ def video_item(item: Item, params: dict, out_dir: Path) -> dict:
     mask = load_mask(item.inputs["mask"], artistic.shape[:2])
     flow = np.load(item.inputs["flow"], allow_pickle=False)
     motion = json.loads(item.inputs["motion"].read_text())
-    meta = write_video_meta(item.id, motion)
-    digest = file_digest(item.inputs["g_frame_weights"]) if "g_frame_weights" in item.inputs else ""
-    written = make_video(artistic, mask, flow, options, out_dir, meta, digest)
+    written = make_video(artistic, mask, flow, options, out_dir,
+                         {"id": item.id, "motion": motion["source"], "parts": motion["parts"]})
     return {"video": written["video"], "renderer": written["renderer"], "frames": written["frames"]}
-
-
-def write_video_meta(item_id: str, motion: dict) -> dict:
-    """What a batch video's meta.json starts from: the item and which source moved each part."""
-    return {"id": item_id, "motion": motion["source"], "parts": motion["parts"]}
 
 
 FLOW = ItemStep("flow", flow_item, holds_models=True)  # G_flow, when configured
@@ -243,7 +213,7 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
                                 params.get("mask") or {}, out_dir / "mask.png", out_dir / "artistic.png",
                                 tuple(twins_meta["attention_grid"]))
     else:
-        mask_record = given_mask(mask, artistic, rewrite.region, out_dir, load_rgb(image).shape[:2] if image else None)
+        mask_record = given_mask(mask, artistic, rewrite.region, out_dir, image_size(image) if image else None)
     region_ids = load_rgb(out_dir / "mask_regions.png")[..., 0].astype(np.int32)
     flow, motion = make_flow(twins_meta, load_rgb(out_dir / "realistic.png"), mask_record, region_ids,
                              flow_options(params.get("flow")))

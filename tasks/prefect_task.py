@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import dataclass
 import threading
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def run_stage(step: ItemStep, items: list[Item], params: dict, out_dir: str | Pa
     store.clean_staging()
     executor = executor_for(run)  # start Ray (once) before items are submitted from several threads
     params = resolved_settings(params, executor.device_for(step))
-    duplicated = sorted({item.id for item in items if [i.id for i in items].count(item.id) > 1})
+    duplicated = sorted(item_id for item_id, count in Counter(item.id for item in items).items() if count > 1)
     if duplicated:
         raise InputError(f"{step.name}: item ids must be unique; repeated: {', '.join(duplicated[:5])}")
     rows, runs, futures = [], [], {}
