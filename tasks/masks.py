@@ -71,7 +71,7 @@ def make_mask(attention_path: Path, image_path: Path, region: str, section: dict
     attention = load_attention(attention_path)
     grid = tuple(grid) if grid is not None else grid_for(attention.shape[0], image.shape[:2])
     vocabulary = vocabulary_for(region)
-    result = region_mask(attention, grid, image, segmenter_for(segmenter_options), vocabulary, options)
+    result = region_mask(attention, grid, image, segmenter_for(segmenter_options), vocabulary, options, artistic)
     record = mask_record(result, grid, image.shape[:2], vocabulary, options, segmenter_options)
     write_outputs(result, artistic, record, paths)
     return record

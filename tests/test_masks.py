@@ -61,12 +61,18 @@ def test_selected_mask_beats_the_noisy_segmentation(method, clusters):
     seg_iou = iou(segmentation, truth)
     assert 0.6 < seg_iou < 0.85  # the segmentation is really off
     grid_clusters = cluster_attention(attention_from(labels), (32, 32), clusters, method, seed=0)
-    result = select_mask(grid_clusters, Segmentation(np.where(segmentation, 0, -1).astype(np.int32), ("river",)),
-                         MaskOptions(method=method, n_clusters=clusters), "river")
+    labelled = Segmentation(np.where(segmentation, 0, -1).astype(np.int32), ("river",))
+    paper = MaskOptions(method=method, n_clusters=clusters, boundary_overlap=1.0, refine_px=0)
+    result = select_mask(grid_clusters, labelled, paper, "river")
     assert iou(result.mask, truth) >= 0.9
     assert iou(result.mask, truth) > seg_iou
     assert not result.mask[int(512 * 0.9), int(512 * 0.2)]  # the false blob is gone
     assert [region["class"] for region in result.regions] == ["river"]
+    # With the additions (boundary parts, GrabCut on a picture of the scene) the mask stays as good.
+    picture = np.array([[70, 140, 60], [40, 90, 200], [200, 220, 240]], np.uint8)[np.minimum(
+        upsample_nearest(labels, (512, 512)), 2)]
+    refined = select_mask(grid_clusters, labelled, MaskOptions(method=method, n_clusters=clusters), "river", picture)
+    assert iou(refined.mask, truth) >= 0.9 and iou(refined.mask, truth) > seg_iou
 
 
 def test_clustering_is_seeded_and_finds_the_labels():

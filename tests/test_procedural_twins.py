@@ -16,6 +16,9 @@ from sklearn.cluster import KMeans
 
 from stages.diffusion.procedural import ProceduralOptions, procedural_twins, self_attention, world_kinds
 from stages.errors import InputError
+from stages.masks.clustering import cluster_attention
+from stages.masks.segmenters import Segmentation
+from stages.masks.selection import MaskOptions, select_mask
 from stages.images import load_mask, load_rgb
 from stages.scenes.landscapes import WORLD_KINDS, make_scene, scene_for
 from stages.scenes.styles import LOOKS, Style, apply_palette, apply_warp, choose_style, render, smooth_warp
@@ -117,7 +120,9 @@ def test_the_realistic_twins_edges_are_covered_by_the_artistic_image(look, style
 
 def test_the_edge_criterion_fails_for_edges_moved_further_than_the_warp(styled):
     images, realistic = styled
-    for look in ("pixel", "woodblock", "sketch", "watercolour"):  # looks without edges everywhere
+    # Looks without edges everywhere (pixel art's blocks and the sketch's hatching put an edge within the
+    # tolerance of almost every pixel).
+    for look in ("woodblock", "watercolour"):
         moved = np.roll(images[look], 4 * int(WARP + 1), axis=0)
         assert edge_coverage(realistic, moved, WARP + 1) < 0.8, look
 
@@ -218,9 +223,19 @@ def clustering_ious(rewrites, warp_px: float) -> np.ndarray:
     return np.array(results)
 
 
-def test_clustering_the_attention_recovers_the_artistic_regions(sample_rewrites):
-    ious = clustering_ious(sample_rewrites, WARP)
-    assert ious[:, 0].mean() >= 0.85 and ious[:, 0].min() >= 0.6, ious[:, 0]
+def test_the_selected_mask_is_closer_to_the_artistic_truth_than_the_realistic_twins_mask(sample_rewrites):
+    """The method's selection (stages.masks.selection, erosion off) with the realistic twin's exact region mask
+    as the segmentation, scored at full resolution against the artistic image's truth."""
+    scores = []
+    for seed, (_, rewrite) in enumerate(sample_rewrites):
+        twins = procedural_twins(rewrite, seed, 256, 256, ProceduralOptions())
+        segmentation, truth = twins.scene.regions[0].mask, twins.truth_labels == 1
+        clusters = cluster_attention(twins.attention, twins.attention_grid, 10, "kmeans", 0)
+        labels = Segmentation(np.where(segmentation, 0, -1).astype(np.int32), (rewrite.region,))
+        selected = select_mask(clusters, labels, MaskOptions(erode=0), rewrite.region, twins.artistic).mask
+        scores.append((iou(selected, truth), iou(segmentation, truth)))
+    selected_iou, segmentation_iou = np.mean(scores, axis=0)
+    assert selected_iou >= 0.9 and selected_iou > segmentation_iou, (selected_iou, segmentation_iou)
 
 
 def test_clustering_the_attention_repairs_a_misalignment_of_a_cell(sample_rewrites):

@@ -37,7 +37,7 @@ WARP_SEED_OFFSET = 7919  # the warp's seed is the item's seed + this (independen
 class ProceduralOptions:
     """Knobs of the procedural twins (params.yaml ``twins.procedural``)."""
 
-    warp_px: float = 3.0
+    warp_px: float = 8.0
     """Largest displacement of the artistic image (and its truth) from the realistic twin, pixels."""
     sharpness: float = 1.0
     """β of Ā's softmax over feature dot products (higher: rows attend to fewer, more alike cells)."""

@@ -5,6 +5,14 @@ overrides it per class: 0.9 for waterfalls), judged by the threshold of the clas
 most of its covered pixels. The kept parts are upsampled (nearest) to the image size, optionally eroded,
 and every connected part of the result keeps its class, so a waterfall and the lake below it can move
 differently. Following the clusters, not the segmentation, fixes the boundary misalignment between twins.
+
+Two additions to the paper's selection, both off with ``boundary_overlap: 1`` and ``refine_px: 0``: Ā's
+cells are 16 pixels wide, so a part straddling the region's edge mixes both sides and is dropped whole; a
+part the segmentation covers at least ``boundary_overlap`` gives the segmentation's own pixels inside it
+(far-off segmentation errors lie in parts it barely covers and stay out). Then the band of ``refine_px``
+pixels around the mask's edge is re-decided from the artistic image's own colours (GrabCut: a colour model
+of each side, a graph cut along the artistic edges), so the edge follows the picture being animated rather
+than the 16-pixel grid or the other twin.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from stages.errors import InputError
 from stages.masks.clustering import cluster_attention, connected_parts
@@ -38,6 +47,12 @@ class MaskOptions:
     """Per-class thresholds replacing ``overlap`` for parts the segmentation gives that class."""
     erode: int = 5
     """Side of the square erosion kernel applied to the image-size mask, pixels; 0 = no erosion."""
+    boundary_overlap: float = 0.2
+    """Parts covered at least this much (but under their threshold) contribute the segmentation's pixels
+    inside them; 1 = never (the paper's selection)."""
+    refine_px: int = 4
+    """Half-width of the band around the mask's edge re-decided from the artistic image's colours, pixels;
+    0 = no refinement (the paper's nearest upsampling)."""
 
     def clusters(self) -> int:
         """The number of clusters, ``auto`` resolved by method."""
@@ -101,23 +116,22 @@ def judge_parts(parts: np.ndarray, clusters: np.ndarray, segmentation: Segmentat
 
 
 def select_mask(clusters: np.ndarray, segmentation: Segmentation, options: MaskOptions,
-                region: str) -> MaskResult:
+                region: str, artistic: np.ndarray | None = None) -> MaskResult:
     """The image-size mask of the cluster parts the segmentation covers (module docstring).
 
-    clusters: int (h, w) cluster labels on the attention grid; segmentation at the image size (H, W).
-    InputError when no part is covered enough (or the erosion removes every pixel).
+    clusters: int (h, w) cluster labels on the attention grid; segmentation at the image size (H, W);
+    artistic: uint8 (H, W, 3), the picture whose edges the mask's boundary band follows (None: no
+    refinement). InputError when no part is covered enough, not even as a boundary part (or the erosion
+    removes every pixel).
     """
     parts = connected_parts(clusters)
     records = judge_parts(parts, clusters, segmentation, options)
-    kept = [record for record in records if record["kept"]]
-    if not kept:
+    classes, names = selected_classes(parts, records, segmentation, options.boundary_overlap)
+    if not names:
         raise InputError(f"no cluster overlaps the {region} segmentation by ≥ {options.overlap * 100:g} %: try another "
                          "segmenter, more clusters (mask.n_clusters) or a lower mask.overlap")
-    names = tuple(dict.fromkeys(record["class"] for record in kept))
-    grid_classes = np.full(parts.shape, -1, np.int32)
-    for record in kept:
-        grid_classes[parts == record["part"]] = names.index(record["class"])
-    classes = upsample_nearest(grid_classes, segmentation.labels.shape)
+    if artistic is not None and options.refine_px > 0:
+        classes = refined_classes(classes, artistic, options.refine_px)
     mask = classes >= 0
     if options.erode > 1:
         mask = cv2.erode(mask.astype(np.uint8), np.ones((options.erode, options.erode), np.uint8)).astype(bool)
@@ -127,6 +141,51 @@ def select_mask(clusters: np.ndarray, segmentation: Segmentation, options: MaskO
     classes = np.where(mask, classes, -1).astype(np.int32)
     regions, region_ids = connected_regions(classes, names)
     return MaskResult(mask, classes, names, clusters, parts, segmentation, records, regions, region_ids)
+
+
+def selected_classes(parts: np.ndarray, records: list[dict], segmentation: Segmentation,
+                     boundary_overlap: float) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The class map int32 (H, W) of the kept parts (their records' classes), plus the segmentation's own
+    pixels and classes inside the parts it covers at least ``boundary_overlap``; −1 elsewhere. Returns it
+    with the class names it indexes."""
+    part_pixels = upsample_nearest(parts, segmentation.labels.shape)
+    kept = {record["part"]: record["class"] for record in records if record["kept"]}
+    mixed = [record["part"] for record in records if not record["kept"] and record["class"] is not None
+             and record["overlap"] >= boundary_overlap]
+    mixed_pixels = np.isin(part_pixels, mixed) & (segmentation.labels >= 0)
+    names = tuple(dict.fromkeys([*kept.values(), *(segmentation.classes[label] for label in
+                                                  np.unique(segmentation.labels[mixed_pixels]))]))
+    classes = np.full(segmentation.labels.shape, -1, np.int32)
+    for part, name in kept.items():
+        classes[part_pixels == part] = names.index(name)
+    lookup = np.array([names.index(name) if name in names else -1 for name in segmentation.classes], np.int32)
+    classes[mixed_pixels] = lookup[segmentation.labels[mixed_pixels]]
+    return classes, names
+
+
+def refined_classes(classes: np.ndarray, artistic: np.ndarray, band_px: int) -> np.ndarray:
+    """``classes`` (int32 (H, W), −1 = outside) with the pixels within ``band_px`` of the mask's edge
+    re-decided by GrabCut on ``artistic`` (uint8 (H, W, 3)); a pixel joining the mask takes the class of the
+    nearest mask pixel. Unchanged when the mask leaves no sure inside or no outside to learn colours from."""
+    mask = (classes >= 0).astype(np.uint8)
+    kernel = np.ones((2 * band_px + 1, 2 * band_px + 1), np.uint8)
+    inner, outer = cv2.erode(mask, kernel).astype(bool), cv2.dilate(mask, kernel).astype(bool)
+    if not inner.any() or outer.all():
+        return classes
+    labels = np.full(mask.shape, cv2.GC_BGD, np.uint8)
+    labels[outer] = cv2.GC_PR_BGD
+    labels[mask.astype(bool)] = cv2.GC_PR_FGD
+    labels[inner] = cv2.GC_FGD
+    cv2.setRNGSeed(0)  # GrabCut seeds its colour models with k-means: deterministic results
+    cv2.grabCut(np.ascontiguousarray(artistic[..., ::-1]), labels, None, np.zeros((1, 65)), np.zeros((1, 65)),
+                GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    refined = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    nearest = ndimage.distance_transform_edt(classes < 0, return_distances=False, return_indices=True)
+    return np.where(refined, classes[nearest[0], nearest[1]], -1).astype(np.int32)
+
+
+GRABCUT_ITERATIONS = 4
+"""Rounds of colour-model fitting and graph cut in the boundary refinement."""
 
 
 def connected_regions(classes: np.ndarray, names: tuple[str, ...]) -> tuple[list[dict], np.ndarray]:
@@ -146,9 +205,11 @@ def connected_regions(classes: np.ndarray, names: tuple[str, ...]) -> tuple[list
 
 
 def region_mask(attention: np.ndarray, grid: tuple[int, int], image: np.ndarray, segmenter: Segmenter,
-                vocabulary: Vocabulary, options: MaskOptions) -> MaskResult:
+                vocabulary: Vocabulary, options: MaskOptions, artistic: np.ndarray | None = None) -> MaskResult:
     """Cluster Ā (float (h·w, h·w) over the ``grid``), segment ``image`` (uint8 (H, W, 3), the realistic
-    twin) for ``vocabulary`` and select the covered cluster parts."""
+    twin) for ``vocabulary`` and select the covered cluster parts, their edge following ``artistic``
+    (uint8 (H, W, 3); default ``image``)."""
     clusters = cluster_attention(attention, grid, options.clusters(), options.method, options.seed)
     segmentation = segmenter.segment(image, vocabulary)
-    return select_mask(clusters, segmentation, options, vocabulary.region)
+    return select_mask(clusters, segmentation, options, vocabulary.region,
+                       image if artistic is None else artistic)
