@@ -168,6 +168,8 @@ SMOOTHNESS = Range(0, 10, low_open=True)
 """Gaussian width of hint interpolation, fraction of the larger image side."""
 FRACTION = Range(0, 1)
 """A fraction of something (of the steps, of a mix)."""
+STEPS = Range(1, 1000, integer=True)
+"""Denoising or inversion steps: at most one per training timestep of Stable Diffusion 1.x."""
 COUNT = Range(1, 10**9, integer=True)
 """How many of something (scenes, iterations, a batch size)."""
 RATE = Range(0, 1, low_open=True)
@@ -206,6 +208,7 @@ PARAMS = {
     "attention": {"max_timestep": Range(0, 1000, integer=True)},
     "mask": {"seed": SEED, "overlap": FRACTION, "boundary_overlap": FRACTION, "erode": Range(0, 1024, integer=True),
              "refine_px": Range(0, 1024, integer=True)},
+    "inversion": {"steps": STEPS},
     "train_flow": _TRAINING, "train_frame": _TRAINING,
 }
 """Rules of the numbers (and devices) of each params.yaml section, by section and key, for

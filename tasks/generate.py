@@ -191,9 +191,9 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
              seed: int | None = None, image: Path | None = None, mask: Path | None = None) -> dict:
     """Rewrite → twins → mask → flow → video for one prompt, every file in ``out_dir`` → the meta written.
 
-    ``image``: animate this picture instead of generating one (it is its own twin; Ā comes from its own
-    features); ``mask``: a PNG (white = moves) instead of clustering and segmentation. ``params``: the
-    parsed params (sections rewrite, models, twins, attention, mask, flow, video; missing ones = defaults).
+    ``image``: animate this picture instead of generating one (:func:`picture_twins`); ``mask``: a PNG (white =
+    moves) instead of clustering and segmentation. ``params``: the parsed params (sections rewrite, models,
+    twins, attention, inversion, mask, flow, video; missing ones = defaults).
     """
     from stages.text.prompts import rewrite_prompt
     from tasks.masks import make_mask
@@ -206,7 +206,7 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
     if image is None:
         _, twins_meta = make_twins(rewrite, seed, params, out_dir)
     else:
-        twins_meta = own_twin(image, rewrite, seed, out_dir)
+        twins_meta = picture_twins(image, rewrite, seed, params, out_dir)
     artistic = load_rgb(out_dir / "artistic.png")
     if mask is None:
         mask_record = make_mask(out_dir / "attention.npy", out_dir / "realistic.png", rewrite.region,
@@ -220,6 +220,7 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
     write_flow(out_dir, flow, motion)
     meta = {"prompt": prompt, "twin_prompt": rewrite.twin_prompt, "region": rewrite.region,
             "direction": rewrite.direction, "seed": seed, "image": image.name if image else None,
+            "twin_source": twins_meta.get("twin_source", "generated"), "inversion": twins_meta.get("inversion"),
             "model": twins_meta.get("model"), "mask": {k: mask_record.get(k) for k in ("segmenter", "method",
                                                                                       "n_clusters", "regions")},
             "motion": motion, "settings": {name: params.get(name) for name in ("mask", "flow", "video")}}
@@ -228,15 +229,26 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
     return written
 
 
-def own_twin(image: Path, rewrite, seed: int, out_dir: Path) -> dict:
-    """A user's picture as its own twin: artistic.png = realistic.png = the picture (cropped to multiples of
-    16 pixels), Ā from its own colour and texture features → the twins' meta."""
-    from stages.diffusion.procedural import self_attention
+def picture_twins(image: Path, rewrite, seed: int, params: dict, out_dir: Path) -> dict:
+    """The twins of a user's picture → the twins' meta (``twin_source`` says which): on a diffusion profile
+    its DDIM inversion (tasks.twins.make_inverted_twins); on ``procedural`` the picture is its own twin."""
+    from stages.diffusion.models import PROCEDURAL_PROFILE
+    from tasks.twins import make_inverted_twins, model_options
 
     picture = load_rgb(image)
-    height, width = (picture.shape[0] // 16) * 16, (picture.shape[1] // 16) * 16
-    if height < 32 or width < 32:
+    if picture.shape[0] < 32 or picture.shape[1] < 32:
         raise InputError(f"{image} is {picture.shape[1]}x{picture.shape[0]}: give a picture of at least 32x32")
+    if model_options(params).profile == PROCEDURAL_PROFILE:
+        return own_twin(picture, rewrite, seed, out_dir)
+    return make_inverted_twins(picture, image.name, rewrite, seed, params, out_dir)
+
+
+def own_twin(picture: np.ndarray, rewrite, seed: int, out_dir: Path) -> dict:
+    """A user's picture (uint8 (H, W, 3)) as its own twin: artistic.png = realistic.png = the picture (cropped
+    to multiples of 16 pixels), Ā from its own colour and texture features → the twins' meta."""
+    from stages.diffusion.procedural import self_attention
+
+    height, width = (picture.shape[0] // 16) * 16, (picture.shape[1] // 16) * 16
     picture = np.ascontiguousarray(picture[:height, :width])
     save_png(out_dir / "artistic.png", picture)
     save_png(out_dir / "realistic.png", picture)
@@ -244,6 +256,7 @@ def own_twin(image: Path, rewrite, seed: int, out_dir: Path) -> dict:
     np.save(out_dir / "attention.npy", attention)
     meta = {"prompt": rewrite.prompt, "twin_prompt": rewrite.twin_prompt, "region": rewrite.region,
             "direction": rewrite.direction, "seed": seed, "attention_grid": [height // 16, width // 16],
+            "twin_source": "own-picture",
             "model": {"profile": "the picture is its own twin (Ā from its own features)"}}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
     return meta

@@ -8,6 +8,9 @@ Per item (one prompt, after tasks.rewrite):
   ``truth_flow.npy`` (float32 (2, H, W), pixels per frame);
 - attention → ``attention.png`` (Ā's rows on their first 3 principal components as RGB) and
   ``attention.json`` (grid, row-sum error, mean row entropy).
+
+:func:`make_inverted_twins` writes the same files for a user's picture (DDIM inversion, ``cinemagraph
+generate --image``), plus ``reconstruction.png``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.diffusion.attention import AttentionOptions, attention_picture
+from stages.diffusion.inversion import RECONSTRUCTION_GUIDANCE, InversionOptions, invert_twins, resize_picture
 from stages.errors import InputError
 from stages.images import save_png
 from stages.diffusion.models import (PROCEDURAL_PROFILE, DiffusionModels, ModelOptions, default_geometry,
@@ -57,6 +61,11 @@ def attention_options(params: dict) -> AttentionOptions:
     return options_from(AttentionOptions, params.get("attention"), "attention")
 
 
+def inversion_options(params: dict) -> InversionOptions:
+    """InversionOptions from ``params["inversion"]``."""
+    return options_from(InversionOptions, params.get("inversion"), "inversion")
+
+
 @functools.lru_cache(maxsize=2)
 def models_for(options: ModelOptions) -> DiffusionModels:
     """The models of ``options``, loaded once per process (each Ray worker keeps its own)."""
@@ -81,23 +90,55 @@ def twin_meta(rewrite: Rewrite, seed: int, params: dict, result: TwinResult | Pr
     }
 
 
+def resolved_model(models: DiffusionModels) -> tuple[dict, dict]:
+    """What a diffusion profile resolved to (profile, device, dtype) and the versions of the libraries that ran
+    it, for :func:`twin_meta`."""
+    import diffusers
+    import torch
+
+    return ({"profile": models.name, "device": str(models.device), "dtype": str(models.dtype).split(".")[-1]},
+            {"torch": torch.__version__, "diffusers": diffusers.__version__})
+
+
 def make_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Path) -> tuple[TwinResult | ProceduralTwins, dict]:
     """Generate the twins of a rewritten prompt and write artistic.png, realistic.png, attention.npy and
     meta.json into ``out_dir`` (procedural profile: and the truth files); returns the result and the meta."""
     if model_options(params).profile == PROCEDURAL_PROFILE:
         return make_procedural_twins(rewrite, seed, params, out_dir)
-    import diffusers
-    import torch
-
     models = models_for(model_options(params))
     result = generate_twins(models, rewrite.prompt, rewrite.twin_prompt, seed, twin_options(params),
                             attention_options(params))
     write_pair(result, out_dir)
-    model = {"profile": models.name, "device": str(models.device), "dtype": str(models.dtype).split(".")[-1]}
-    meta = twin_meta(rewrite, seed, params, result, model,
-                     {"torch": torch.__version__, "diffusers": diffusers.__version__})
+    meta = twin_meta(rewrite, seed, params, result, *resolved_model(models))
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
     return result, meta
+
+
+def make_inverted_twins(picture: np.ndarray, name: str, rewrite: Rewrite, seed: int, params: dict,
+                        out_dir: Path) -> dict:
+    """The twins of a user's picture (uint8 (H, W, 3), file ``name``) by DDIM inversion on a diffusion profile:
+    artistic.png = the picture unchanged, realistic.png = the twin resized to the picture, reconstruction.png =
+    the artistic pass at the twins' size (for inspection), attention.npy and meta.json → the meta."""
+    models = models_for(model_options(params))
+    options, inversion = twin_options(params), inversion_options(params)
+    result = invert_twins(models, picture, rewrite.prompt, rewrite.twin_prompt, options, attention_options(params),
+                          inversion)
+    twins = result.twins
+    height, width = picture.shape[:2]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_png(out_dir / "artistic.png", picture)
+    save_png(out_dir / "realistic.png", resize_picture(twins.realistic, height, width))
+    save_png(out_dir / "reconstruction.png", twins.artistic)
+    np.save(out_dir / "attention.npy", twins.attention)
+    meta = twin_meta(rewrite, seed, params, twins, *resolved_model(models))
+    meta["twin_source"] = "ddim-inversion"
+    meta["image"] = {"name": name, "height": height, "width": width}
+    meta["inversion"] = {**dataclasses.asdict(inversion), "timesteps": result.timesteps,
+                         "guidance": RECONSTRUCTION_GUIDANCE,
+                         "reconstruction_error": round(result.reconstruction_error, 4)}
+    meta["files"]["reconstruction"] = "reconstruction.png"
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    return meta
 
 
 def make_procedural_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Path) -> tuple[ProceduralTwins, dict]:

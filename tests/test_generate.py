@@ -1,4 +1,5 @@
-"""From a prompt to a cinemagraph on the procedural world: every file, the loop's exactness, the mask's truth."""
+"""From a prompt to a cinemagraph on the procedural world: every file, the loop's exactness, the mask's truth;
+from a picture: its own twin (procedural) or its DDIM inversion (tiny)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import yaml
 
 from flows.cli import main
 from stages.images import load_mask, load_rgb, save_png
+from stages.masks.clustering import cluster_attention
 from tasks.masks import train_segment
 
 from test_pipeline import ROOT
@@ -65,6 +67,7 @@ def test_a_picture_with_a_given_mask_is_its_own_twin(params_file, tmp_path, caps
     assert code == 0, capsys.readouterr().err
     artistic = load_rgb(out / "artistic.png")
     assert artistic.shape == (64, 96, 3) and np.array_equal(artistic, picture[:64, :96])
+    assert json.loads((out / "meta.json").read_text())["twin_source"] == "own-picture"
     flow = np.load(out / "flow.npy")
     inside = mask[:64, :96]
     assert flow[0][inside].mean() < 0 and not flow[:, ~inside].any()  # to the left, nothing else moves
@@ -75,3 +78,35 @@ def test_a_region_nobody_can_segment_is_one_line(params_file, tmp_path, capsys):
                  "--params", str(params_file)])
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1 and "fountain" in error
+
+
+def test_a_picture_on_a_diffusion_profile_is_inverted(tmp_path, capsys):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["models"].update(profile="tiny", device="cpu")
+    params["twins"].update(height=64, width=64, steps=4)
+    params["video"].update(frames=4, formats=["npz"])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    rng = np.random.default_rng(1)
+    picture = rng.integers(0, 256, (72, 100, 3), dtype=np.uint8)
+    mask = np.zeros((72, 100), bool)
+    mask[40:70, 10:90] = True
+    save_png(tmp_path / "painting.png", picture)
+    save_png(tmp_path / "sea.png", mask)
+    out = tmp_path / "out"
+    code = main(["generate", "the ninth wave, a stormy sea flowing to the left", "--image",
+                 str(tmp_path / "painting.png"), "--mask", str(tmp_path / "sea.png"), "--inversion-steps", "8",
+                 "-o", str(out), "--params", str(tmp_path / "params.yaml")])
+    assert code == 0, capsys.readouterr().err
+    assert np.array_equal(load_rgb(out / "artistic.png"), picture)  # the user's picture, whole
+    assert load_rgb(out / "realistic.png").shape == picture.shape  # pixel-aligned with the picture
+    assert load_rgb(out / "reconstruction.png").shape == (64, 64, 3)  # the artistic pass, at the twins' size
+    assert np.array_equal(np.load(out / "cinemagraph.npz")["frames"][0], picture)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["twin_source"] == "ddim-inversion" and meta["attention_grid"] == [4, 4]
+    assert meta["inversion"]["steps"] == 8 and meta["inversion"]["timesteps"][-1] == meta["timesteps"][0] == 751
+    assert {"prompt", "twin_prompt", "region", "model", "twins", "attention", "timesteps", "files"} <= set(meta)
+    attention = np.load(out / "attention.npy")
+    assert attention.shape == (16, 16) and attention.dtype == np.float32
+    assert cluster_attention(attention, tuple(meta["attention_grid"]), 3).shape == (4, 4)
+    video_meta = json.loads((out / "cinemagraph_meta.json").read_text())
+    assert video_meta["twin_source"] == "ddim-inversion" and video_meta["inversion"]["steps"] == 8

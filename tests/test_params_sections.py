@@ -25,7 +25,7 @@ def read_section(name: str, params: dict, tmp_path) -> None:
     from tasks.prefect_task import run_stage
     from tasks.rewrite import rewrite_options
     from tasks.synth import SYNTH
-    from tasks.twins import attention_options, model_options, procedural_options, twin_options
+    from tasks.twins import attention_options, inversion_options, model_options, procedural_options, twin_options
 
     readers = {
         "run": lambda: run_stage(SYNTH, [], {}, tmp_path / "out", params["run"]),
@@ -35,7 +35,8 @@ def read_section(name: str, params: dict, tmp_path) -> None:
         "animate_learned": lambda: animate_flow.fn(params, scenes=str(tmp_path), section="animate_learned"),
         "evaluate": lambda: evaluation_settings(params),
         "models": lambda: model_options(params), "twins": lambda: twin_options(params),
-        "attention": lambda: attention_options(params), "rewrite": lambda: rewrite_options(params["rewrite"]),
+        "attention": lambda: attention_options(params), "inversion": lambda: inversion_options(params),
+        "rewrite": lambda: rewrite_options(params["rewrite"]),
         "train_flow": lambda: FlowTraining(tmp_path, params["train_flow"], tmp_path / "work"),
         "train_frame": lambda: FrameTraining(tmp_path, params["train_frame"], tmp_path / "work"),
         "train_segment": lambda: train_segment(params["train_segment"], tmp_path / "seg", tmp_path / "m.json"),

@@ -1,7 +1,7 @@
 """``cinemagraph generate PROMPT -o OUT/``: text in, artistic cinemagraph out (twins, Ā, mask, flow, video).
 
-Knobs come from params.yaml (sections rewrite, models, twins, attention, mask, flow, video) when it is here
-or given with --params; options given here override them.
+Knobs come from params.yaml (sections rewrite, models, twins, attention, inversion, mask, flow, video) when
+it is here or given with --params; options given here override them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from flows.cli.twins import read_params
+from stages import values
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--speed", type=float, help="pixels per frame of the fastest parts (default 1)")
     parser.add_argument("--format", help="comma-separated: mp4, gif, webm, npz (default mp4)")
     parser.add_argument("--profile", help="models.profile: procedural, tiny, sd-random, sd14 or sd15")
+    parser.add_argument("--inversion-steps", type=values.STEPS.option("--inversion-steps"),
+                        help="DDIM inversion steps of --image on a diffusion profile (default 50; the authors: 999)")
     parser.add_argument("--params", type=Path,
                         help="parameters file (default: params.yaml here if present, else built-in defaults)")
     parser.set_defaults(handler=run)
@@ -39,11 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def with_overrides(params: dict, args: argparse.Namespace) -> dict:
     """``params`` with the command-line options written into their sections."""
-    params = {name: dict(params.get(name) or {}) for name in ("rewrite", "models", "twins", "attention", "mask",
-                                                              "flow", "video")}
+    params = {name: dict(params.get(name) or {}) for name in ("rewrite", "models", "twins", "attention", "inversion",
+                                                              "mask", "flow", "video")}
     params["rewrite"].pop("prompts", None)
-    overrides = {("models", "profile"): args.profile, ("video", "frames"): args.frames,
-                 ("flow", "speed"): args.speed,
+    overrides = {("models", "profile"): args.profile, ("inversion", "steps"): args.inversion_steps,
+                 ("video", "frames"): args.frames, ("flow", "speed"): args.speed,
                  ("video", "formats"): args.format and [name.strip() for name in args.format.split(",")]}
     for (section, key), value in overrides.items():
         if value is not None:

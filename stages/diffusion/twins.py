@@ -1,6 +1,7 @@
 """Twin image generation (method §2): an artistic image and its pixel-aligned realistic twin.
 
-Both start from the same noise. The realistic pass (twin prompt, guidance 7.5, unconditional embedding
+Both start from the same latent: seeded noise, or the DDIM inversion of a user's picture
+(stages.diffusion.inversion). The realistic pass (twin prompt, guidance 7.5, unconditional embedding
 mixed with the artistic prompt's: e = α·e_uncond + (1−α)·e_art, α = 0.75) receives the artistic pass's
 features, Plug-and-Play style:
 - the queries and keys of every decoder self-attention layer but the first, during the first half of the
@@ -359,6 +360,21 @@ def generate_twins(models: DiffusionModels, prompt: str, twin_prompt: str, seed:
     """Generate the artistic image of ``prompt`` and its realistic twin of ``twin_prompt`` from ``seed``,
     with the averaged self-attention of the artistic pass. Deterministic for a given seed and device."""
     check_options(options)
+    noise = initial_noise(models, options.height, options.width, seed)
+    return twins_from_latent(models, noise, prompt, twin_prompt, options, attention)
+
+
+def twins_from_latent(models: DiffusionModels, start: torch.Tensor, prompt: str, twin_prompt: str,
+                      options: TwinOptions = TwinOptions(),
+                      attention: AttentionOptions = AttentionOptions()) -> TwinResult:
+    """The twins denoised from the latent ``start`` (1, 4, H/8, W/8), latent precision, on the compute device:
+    seeded noise (:func:`generate_twins`) or an inverted picture (stages.diffusion.inversion). Both passes
+    start from it; the realistic one receives the artistic one's features."""
+    check_options(options)
+    expected = (1, models.latent_channels, options.height // models.vae_factor, options.width // models.vae_factor)
+    if tuple(start.shape) != expected:
+        raise ValueError(f"the starting latent is {tuple(start.shape)}, expected {expected} for "
+                         f"{options.width}x{options.height} twins")
     unet = models.unet
     models.scheduler.set_timesteps(options.steps, device=models.device)
     grid = attention_grid(options.height, options.width)
@@ -370,13 +386,12 @@ def generate_twins(models: DiffusionModels, prompt: str, twin_prompt: str, seed:
     cached_layers = cached_attention_layers(unet, attention.blocks)
     uncond, artistic, realistic = encode_prompts(models, [options.negative_prompt, prompt, twin_prompt])
     negative = options.negative_mix * uncond + (1.0 - options.negative_mix) * artistic
-    noise = initial_noise(models, options.height, options.width, seed)
     clock = StepClock()
     feature_bytes = 0
     if options.mode == "lockstep":
         router = LockstepInjector(schedule, clock)
         with hooked_unet(unet, clock, router, schedule, attention_mean, cached_layers):
-            latents = denoise(models, torch.cat([noise, noise]), torch.stack([uncond, artistic, negative, realistic]),
+            latents = denoise(models, torch.cat([start, start]), torch.stack([uncond, artistic, negative, realistic]),
                               [options.artistic_guidance, options.realistic_guidance], clock)
         art_latents, real_latents = latents[:1], latents[1:]
     else:
@@ -384,11 +399,11 @@ def generate_twins(models: DiffusionModels, prompt: str, twin_prompt: str, seed:
             features = DiskFeatures(folder)
             recorder = FeatureRecorder(schedule, clock, features)
             with hooked_unet(unet, clock, recorder, schedule, attention_mean, cached_layers):
-                art_latents = denoise(models, noise, torch.stack([uncond, artistic]),
+                art_latents = denoise(models, start, torch.stack([uncond, artistic]),
                                       [options.artistic_guidance], clock)
             replayer = FeatureReplayer(schedule, clock, features)
             with hooked_unet(unet, clock, replayer, schedule, None, cached_layers):
-                real_latents = denoise(models, noise, torch.stack([negative, realistic]),
+                real_latents = denoise(models, start, torch.stack([negative, realistic]),
                                        [options.realistic_guidance], clock)
             feature_bytes = features.bytes_written
     return TwinResult(
