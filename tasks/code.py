@@ -25,7 +25,7 @@ PROJECT_PACKAGES = ("stages", "tasks", "flows")
 ROOT = Path(__file__).resolve().parents[1]
 
 RESULT_LIBRARIES = ("torch", "numpy", "opencv-python-headless", "diffusers", "transformers", "scikit-learn",
-                    "scipy", "imageio-ffmpeg")
+                    "scipy", "numba", "imageio-ffmpeg")
 """Libraries whose versions shape results: every cache key holds their versions (and the ffmpeg binary's).
 
 Left out: Prefect, DVC, Ray, pandas and pyarrow move results but never change them.

@@ -5,7 +5,8 @@ import torch
 
 from conftest import smooth_texture
 from stages.text.directions import DIRECTIONS, angle_difference, vector_to_angle
-from stages.motion.engine import LoopRenderer, euler_displacements, fill_holes, splat_bilinear
+from stages.motion.engine import (LoopRenderer, euler_displacements, fill_holes, splat_accumulator, splat_add,
+                                  splat_bilinear, splat_image)
 from stages.errors import InputError
 from stages.motion.flowfield import dense_flow, region_hints
 
@@ -110,3 +111,35 @@ def test_renderer_rejects_bad_input(texture):
         LoopRenderer(texture, mask, flow, 1)
     with pytest.raises(InputError, match="differ in size"):
         LoopRenderer(texture, mask[:-1], flow[:, :-1], 10)
+
+
+def test_the_compiled_euler_step_samples_as_grid_sample_does():
+    # Points inside, on the last row/column and off the image (zero padding), against torch's grid_sample.
+    from stages.motion.engine import sample_bilinear
+    from stages.motion.kernels import euler_step
+    generator = torch.Generator().manual_seed(0)
+    flow = torch.randn(2, 17, 23, generator=generator)
+    points = torch.rand(500, 2, generator=generator) * torch.tensor([30.0, 24.0]) - 3.0
+    displacement = torch.randn(500, 2, generator=generator)
+    expected = displacement + sample_bilinear(flow, points + displacement)
+    torch.testing.assert_close(euler_step(flow, points, displacement), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_compiled_splat_normalises_what_the_torch_splat_adds():
+    from stages.motion.kernels import normalised_splat
+    generator = torch.Generator().manual_seed(1)
+    height, width = 19, 26
+    points = torch.rand(800, 2, generator=generator) * torch.tensor([34.0, 27.0]) - 4.0
+    payload = torch.rand(4, 800, generator=generator)
+    forward, backward = torch.randn(800, 2, generator=generator), torch.randn(800, 2, generator=generator)
+    accumulator = splat_accumulator(4, height, width, payload)
+    for displacement, share in ((forward, 0.3), (backward, 0.7)):
+        splat_add(accumulator, points + displacement, payload, height, width, share)
+    splat = splat_image(accumulator, height, width)
+    static, outside = torch.rand(3, height, width, generator=generator), torch.zeros(height, width, dtype=torch.bool)
+    outside[:4] = True
+    colour, known = normalised_splat(points, payload.T.contiguous(), height, width, [(forward, 0.3), (backward, 0.7)],
+                                     static, outside)
+    expected = torch.where(outside, static, splat[:3] / splat[3].clamp_min(1e-12))
+    torch.testing.assert_close(colour, expected, atol=1e-5, rtol=1e-4)
+    assert torch.equal(known, (splat[3] > 1e-6) | outside) and not known.all()

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 
 from stages.errors import InputError
 from stages.motion.flowfield import check_mask
+from stages.motion.kernels import (SPLAT_PAD, compiled_known_block_sums, composite_frame, euler_step,
+                                   normalised_splat)
 from stages.threads import map_in_order
 
 
@@ -59,12 +61,17 @@ def euler_displacements(flow: torch.Tensor, points: torch.Tensor, steps: int,
     """Yield D_0, D_1, ..., D_steps (each (K, 2)) with D_n = D_{n−1} + F(p + D_{n−1}) — O(steps) work.
 
     ``flow``: (2, H, W) pixels per frame; ``points``: (K, 2) start positions (x, y); D_0 = ``start`` (K, 2)
-    (default zero: resuming from a stored D_m continues that integration exactly).
+    (default zero: resuming from a stored D_m continues that integration exactly). On CPU (float32, no
+    gradient) each step is one compiled pass (``stages.motion.kernels``), else a grid sample.
     """
+    compiled = flow.device.type == "cpu" and flow.dtype == torch.float32 and not flow.requires_grad
     displacement = torch.zeros_like(points) if start is None else start
     yield displacement
     for _ in range(steps):
-        displacement = displacement + sample_bilinear(flow, points + displacement)
+        if compiled:
+            displacement = euler_step(flow, points, displacement)
+        else:
+            displacement = displacement + sample_bilinear(flow, points + displacement)
         yield displacement
 
 
@@ -117,10 +124,6 @@ class ReverseIntegrator:
             resumed = euler_displacements(self.flow, self.points, self.segment - 1, self._checkpoints[start])
             self._start, self._segment = start, list(resumed)
         return self._segment[m - start]
-
-
-SPLAT_PAD = 2
-"""Splats go to an accumulator with this many extra pixels on each side (cut away): no bounds checks."""
 
 
 def splat_accumulator(channels: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
@@ -179,14 +182,14 @@ def fill_holes(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     if bool(known.all()) or not bool(known.any()):
         return values
     known = known.to(values.dtype)
-    base = values.new_empty(values.shape[0] + 1, *values.shape[1:])  # (Σ known values, count) per pixel
-    torch.mul(values, known, out=base[:-1])
-    base[-1] = known
-    levels = [base]
+    if min(values.shape[-2:]) > 1:
+        levels = [known_block_sums(values, known)]  # (Σ known values, count) per 2 × 2 block
+    else:
+        levels = [torch.cat([values * known, known[None]])]
     while min(levels[-1].shape[-2:]) > 1 and not bool((levels[-1][-1] > 0).all()):
         levels.append(_block_sums(levels[-1]))
     filled = levels[-1][:-1] / levels[-1][-1].clamp_min(1e-12)
-    for level in reversed(levels[1:-1]):
+    for level in reversed(levels[:-1]):
         summed, count = level[:-1], level[-1]
         coarse = F.interpolate(filled[None], size=count.shape, mode="bilinear", align_corners=False)[0]
         filled = torch.where(count > 0, summed / count.clamp_min(1e-12), coarse)
@@ -194,6 +197,14 @@ def fill_holes(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     out = values.clone()
     out[:, holes[:, 0], holes[:, 1]] = _upsampled_at(filled, holes, values.shape[-2:])
     return out
+
+
+def known_block_sums(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Sums over 2 × 2 blocks of ``values`` (C, H, W) · ``known`` (H, W, 0 or 1) and of ``known`` →
+    (C + 1, ⌈H/2⌉, ⌈W/2⌉): the first level of the push-pull pyramid (one compiled pass on CPU)."""
+    if values.device.type == "cpu" and values.dtype == torch.float32 and not values.requires_grad:
+        return compiled_known_block_sums(values, known)
+    return _block_sums(torch.cat([values * known, known[None]]))
 
 
 def _block_sums(grid: torch.Tensor) -> torch.Tensor:
@@ -250,7 +261,7 @@ class LoopRenderer:
         self._image = as_tensor(image)
         points = as_tensor(np.stack([cols, rows], 1).astype(np.float32))
         self._box_points = points - points.new_tensor([left, top])  # the same, relative to the box
-        box = as_tensor(image[top:bottom, left:right]).permute(2, 0, 1).float() / 255.0
+        box = (as_tensor(image[top:bottom, left:right]).permute(2, 0, 1).float() / 255.0).contiguous()
         self._box_static = box
         outside = ~mask[top:bottom, left:right]
         self._box_outside = as_tensor(outside) if outside.any() else None  # None: every pixel moves
@@ -260,6 +271,7 @@ class LoopRenderer:
             as_tensor(np.asarray(importance, np.float32)[rows, cols])
         exp_z = torch.exp(z - z.max())
         self._payload = torch.cat([box[:, rows - top, cols - left] * exp_z, exp_z[None]])  # (4, K): Σ w·v, Σ w
+        self._payload_rows = self._payload.T.contiguous()  # (K, 4) for the CPU kernel
         flow_tensor = as_tensor(flow.astype(np.float32))
         self._forward = ForwardIntegrator(flow_tensor, points, frames)
         self._backward = ReverseIntegrator(-flow_tensor, points, frames)
@@ -282,9 +294,27 @@ class LoopRenderer:
         """Frame n from its displacements F_{0→n} and F_{N→n} (K, 2) → uint8 (H, W, 3)."""
         alpha = 1.0 - n / self.frames
         top, bottom, left, right = self._box
-        height, width = bottom - top, right - left
+        render = self._render_box_cpu if self.device.type == "cpu" else self._render_box
+        rendered = render(((forward, alpha), (backward, 1.0 - alpha)), bottom - top, right - left)
+        if (bottom - top, right - left) == (self.height, self.width):
+            return rendered
+        out = self._image.cpu().numpy().copy()
+        out[top:bottom, left:right] = rendered
+        return out
+
+    def _render_box_cpu(self, directions, height: int, width: int) -> np.ndarray:
+        """The box of a frame from its (displacement, share) ``directions`` with the compiled kernels."""
+        outside = self._box_outside if self._box_outside is not None else torch.zeros(height, width, dtype=torch.bool)
+        colour, known = normalised_splat(self._box_points, self._payload_rows, height, width, list(directions),
+                                         self._box_static, outside)
+        colour = fill_holes(colour, known.float())
+        feather = self._box_feather if self._box_feather is not None else torch.ones(height, width)
+        return composite_frame(colour, self._box_static, feather)
+
+    def _render_box(self, directions, height: int, width: int) -> np.ndarray:
+        """The box of a frame from its (displacement, share) ``directions`` with torch operations (GPU)."""
         accumulator = splat_accumulator(4, height, width, self._payload)
-        for displacement, share in ((forward, alpha), (backward, 1.0 - alpha)):
+        for displacement, share in directions:
             if share > 0:
                 splat_add(accumulator, self._box_points + displacement, self._payload, height, width, share)
         splat = splat_image(accumulator, height, width)
@@ -297,11 +327,7 @@ class LoopRenderer:
         if self._box_feather is not None:
             colour = torch.lerp(self._box_static, colour, self._box_feather)  # feather 0 outside: exactly static
         rendered = colour.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
-        if (height, width) == (self.height, self.width):
-            return rendered.contiguous().cpu().numpy()
-        out = self._image.clone()
-        out[top:bottom, left:right] = rendered
-        return out.cpu().numpy()
+        return rendered.contiguous().cpu().numpy()
 
 
 def _bounding_box(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:
