@@ -30,17 +30,22 @@ def trained_looking_network() -> FrameNet:
     ((46, 61), (slice(8, 40), slice(6, 50)), 1),  # sides not multiples of 4: padding is exercised
     ((46, 61), (slice(8, 40), slice(6, 50)), 3),
     ((110, 150), (slice(45, 66), slice(60, 95)), 2),  # the decoder sees a window of the picture
+    ((170, 70), (slice(10, 30), slice(8, 60)), 2),  # and two windows: a second region lies further down
 ])
 def test_learned_renderer_matches_the_network_forward_within_one_level(size, region, workers):
     (height, width), frames = size, 9
     image = smooth_texture(height, width, seed=5)
     mask = np.zeros((height, width), bool)
     mask[region] = True
+    if height == 170:
+        mask[120:160, 10:55] = True
     flow = dense_flow(mask, region_hints(mask, 35.0, 1.3))
     model = trained_looking_network()
     renderer = LearnedRenderer(model, image, mask, flow, frames)
     if height == 110:
-        assert renderer._window == (12, 100, 28, 128)
+        assert renderer._windows == [(12, 100, 28, 128)]
+    if height == 170:
+        assert renderer._windows == [(0, 64, 0, 72), (88, 172, 0, 72)]
     rendered = list(map_in_order(renderer._render, (renderer._displacements(n) for n in range(frames)), workers))
     source = to_tensor(image)
     feather = torch.from_numpy(feather_weights(mask, 3.0))[None, None]

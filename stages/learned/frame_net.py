@@ -66,10 +66,18 @@ def softmax_splat(sources: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
     return torch.stack(out)
 
 
-def normalise_splat(sums: torch.Tensor) -> torch.Tensor:
-    """(Σ w·f, Σ w) (C + 1, h, w) → (C + 1, h, w): weighted mean features (0 in holes), then coverage 0/1."""
+def normalise_splat(sums: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(Σ w·f, Σ w) (C + 1, h, w) → (C + 1, h, w): weighted mean features (0 in holes), then coverage 0/1.
+
+    ``out``: a (C + 1, h, w) tensor (any strides) to write the result into instead of a new one.
+    """
     covered = sums[-1:] > 1e-6
-    return torch.cat([torch.where(covered, sums[:-1] / sums[-1:].clamp_min(1e-12), 0.0), covered.float()])
+    reciprocal = torch.where(covered, 1 / sums[-1:].clamp_min(1e-12), 0.0)
+    out = torch.empty_like(sums) if out is None else out
+    out[:-1] = sums[:-1]
+    out[:-1].mul_(reciprocal)  # in place: no temporary of the features' size
+    out[-1:] = covered
+    return out
 
 
 def shrink(field: torch.Tensor, scale: int) -> torch.Tensor:
@@ -77,9 +85,19 @@ def shrink(field: torch.Tensor, scale: int) -> torch.Tensor:
     return F.avg_pool2d(field, scale) if scale > 1 else field
 
 
+def upsample_into(target: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour ×2 upsampling of ``x`` (B, C, h, w) written into ``target`` (B, C, 2h, 2w), any
+    strides (no temporary: ``F.interpolate(x, scale_factor=2)`` would allocate one) → ``target``."""
+    batch, channels, height, width = x.shape
+    blocks = target.unflatten(3, (width, 2)).unflatten(2, (height, 2))  # (B, C, h, 2, w, 2) view
+    blocks.copy_(x[:, :, :, None, :, None].expand_as(blocks))
+    return target
+
+
 def _conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1), nn.LeakyReLU(0.2),
-                         nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.LeakyReLU(0.2))
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1),
+                         nn.LeakyReLU(0.2, inplace=True),
+                         nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.LeakyReLU(0.2, inplace=True))
 
 
 class FrameNet(nn.Module):
@@ -147,13 +165,39 @@ class FrameNet(nn.Module):
         if filled is None:
             rgb, coverage = splats[0][:, :3], splats[0][:, -1:]
             filled = torch.stack([fill_holes(rgb[b].detach(), coverage[b, 0]) for b in range(len(rgb))])
+        inputs = self.decoder_inputs(len(filled), filled.shape[-2:], splats[0])
+        for level, splat in enumerate(splats):
+            inputs[level][:, :splat.shape[1]] = splat
+        self.filled_rgb(inputs)[:] = filled
+        return self.decode_inputs(inputs)
+
+    def decoder_inputs(self, batch: int, size: tuple[int, int], like: torch.Tensor) -> list[torch.Tensor]:
+        """Uninitialised inputs of the decoder's levels for a (H, W) picture, channels-last, dtype and device of
+        ``like``: level i is (B, channels, H / 2^i, W / 2^i).
+
+        Channels: the level's normalised splat (C_i features, the RGB before them at level 0, then coverage),
+        at level 0 the hole-filled RGB (:meth:`filled_rgb`), then below the coarsest level the next coarser
+        level's decoding (C_{i+1}, written by :meth:`decode_inputs`).
+        """
+        height, width = size
+        return [like.new_empty(batch, block[0].in_channels, height >> level, width >> level
+                               ).contiguous(memory_format=torch.channels_last)
+                for level, block in enumerate(self.decoder)]
+
+    def filled_rgb(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        """The hole-filled RGB's channels (B, 3, H, W) of :meth:`decoder_inputs` (a view)."""
+        start = self.config.channels[0] + 4  # after the RGB, features and coverage splatted at level 0
+        return inputs[0][:, start:start + 3]
+
+    def decode_inputs(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        """Decode filled :meth:`decoder_inputs` → RGB (B, 3, H, W); writes each coarser level's decoding,
+        upsampled ×2 (nearest), into the last channels of the next finer level's input."""
         x = None
-        for level in reversed(range(len(splats))):
-            parts = [splats[level]] + ([filled] if level == 0 else [])
+        for level in reversed(range(len(inputs))):
             if x is not None:
-                parts.append(F.interpolate(x, size=splats[level].shape[-2:], mode="nearest"))
-            x = self.decoder[level](torch.cat([p.to(splats[level].dtype) for p in parts], 1))
-        return filled + self.out(x).float()
+                upsample_into(inputs[level][:, -x.shape[1]:], x)
+            x = self.decoder[level](inputs[level])
+        return self.filled_rgb(inputs).float() + self.out(x).float()
 
     def forward(self, first: torch.Tensor, last: torch.Tensor, flow: torch.Tensor, step: torch.Tensor,
                 span: torch.Tensor, feather: torch.Tensor) -> torch.Tensor:

@@ -5,11 +5,14 @@ Both load from checkpoint folders (``stages.learned.checkpoint``) and run under 
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from stages.motion.engine import (ForwardIntegrator, ReverseIntegrator, check_loop_inputs, feather_weights, fill_holes,
                                   pixel_grid, splat_accumulator, splat_add, splat_image)
@@ -85,10 +88,21 @@ class LearnedRenderer:
     """G_frame's seamless N-frame loop of ``image`` moving along ``flow`` inside ``mask``.
 
     Same interface as ``stages.motion.engine.LoopRenderer``: iterate for N uint8 (H, W, 3) frames, or ``frame(n)``
-    for any 0 ≤ n ≤ N (frame N = frame 0). The image is encoded once, and the splatting payloads of its three
-    scales (features × exp(Z), exp(Z)) with it: a frame only splats them and decodes (``FrameNet.render``'s
-    result, up to floating-point order). Displacements are integrated incrementally (O(N) Euler steps for
-    the whole loop, √N checkpoints backwards); iterating renders several frames at once (``stages.threads``).
+    for any 0 ≤ n ≤ N (frame N = frame 0). ``FrameNet.render``'s result up to floating-point order, by less
+    work per frame:
+
+    - the image is encoded once, and the splatting payloads of its three scales (features × exp(Z), exp(Z))
+      with it;
+    - only the pixels that can move (within one pixel of a non-zero flow; at the coarser scales, blocks
+      holding one) are integrated and splatted: every other pixel stays put, so its payload is in the
+      accumulator from the start;
+    - the decoder runs on the windows its output reaches the mask from (:func:`decoder_windows`),
+      channels-last, on inputs that the splats are normalised straight into; each rendering thread reuses
+      its inputs and accumulators (freshly allocated, tens of MiB a frame cost as much in page faults as the
+      work).
+
+    Displacements are integrated incrementally (O(N) Euler steps for the whole loop, √N checkpoints
+    backwards); iterating renders several frames at once (``stages.threads``).
     """
 
     def __init__(self, model: FrameNet, image: np.ndarray, mask: np.ndarray, flow: np.ndarray, frames: int = 120,
@@ -98,27 +112,23 @@ class LearnedRenderer:
         self.device = next(model.parameters()).device
         self.height, self.width = mask.shape
         multiple = model.multiple
-        self._pad = (0, -self.width % multiple, 0, -self.height % multiple)
-        pad = torch.nn.functional.pad
+        pad = (0, -self.width % multiple, 0, -self.height % multiple)
+        self._pixels = np.array(image, np.uint8)
+        self._local = threading.local()
         with torch.inference_mode():
             self.image = to_tensor(image, self.device)
             self.feather = torch.from_numpy(feather_weights(mask, feather_px)).to(self.device)[None, None]
-            features, z = model.encode(pad(self.image, self._pad, mode="replicate"))
-            self._window = decoder_window(mask, multiple, features[0].shape[-2:])
-            self._levels = [self._level(feature, z, 2 ** level) for level, feature in enumerate(features)]
-            self.flow = pad(torch.from_numpy(np.ascontiguousarray(flow, np.float32)).to(self.device)[None],
-                            self._pad)[0]
-            height, width = self.flow.shape[-2:]
-            self._points = pixel_grid(height, width, self.device)
-            self._backward = ReverseIntegrator(-self.flow, self._points, frames)
-            self._integrator = ForwardIntegrator(self.flow, self._points, frames)
-
-    def _level(self, features: torch.Tensor, z: torch.Tensor, scale: int) -> tuple:
-        """One splatting scale: (scale, h, w, pixel grid (h·w, 2), payload (C + 1, h·w) = (f·exp(Z), exp(Z)))."""
-        height, width = features.shape[-2:]
-        weight = shrink(z, scale).float().exp()[0, 0].flatten()
-        payload = torch.cat([features[0].float().flatten(1) * weight, weight[None]])
-        return scale, height, width, pixel_grid(height, width, self.device), payload
+            self.flow = F.pad(torch.from_numpy(np.ascontiguousarray(flow, np.float32)).to(self.device)[None], pad)[0]
+            features, z = model.encode(F.pad(self.image, pad, mode="replicate"))
+            self._size = features[0].shape[-2:]
+            self._windows = decoder_windows(mask, multiple, self._size)
+            # a bilinear look-up at a pixel can pick up its neighbours' flow (by rounding): they move too
+            moving = F.max_pool2d((self.flow != 0).any(0)[None, None].float(), 3, stride=1, padding=1)
+            self._levels = [_SplatLevel.of(feature, z, moving, 2 ** level) for level, feature in enumerate(features)]
+            self._levels[1:] = [level.fed_by(self._levels[0]) for level in self._levels[1:]]
+            points = self._levels[0].points
+            self._backward = ReverseIntegrator(-self.flow, points, frames)
+            self._integrator = ForwardIntegrator(self.flow, points, frames)
 
     def __len__(self) -> int:
         return self.frames
@@ -128,9 +138,8 @@ class LearnedRenderer:
 
     @torch.inference_mode()
     def _displacements(self, n: int) -> tuple[int, torch.Tensor, torch.Tensor]:
-        """n, F_{0→n} and F_{N→n} (2, H, W) (the integrators advance in the caller's thread)."""
-        shape = self.flow.shape
-        return n, self._integrator(n).T.reshape(shape), self._backward(self.frames - n).T.reshape(shape)
+        """n, F_{0→n} and F_{N→n} (K, 2) of the K moving pixels (the integrators advance in the caller's thread)."""
+        return n, self._integrator(n), self._backward(self.frames - n)
 
     def frame(self, n: int) -> np.ndarray:
         """Frame n (0 ≤ n ≤ N) as uint8 (H, W, 3)."""
@@ -138,28 +147,90 @@ class LearnedRenderer:
             raise InputError(f"frame {n} is outside the loop 0..{self.frames}")
         return self._render(*self._displacements(n))
 
+    def _buffers(self) -> tuple[list[list[torch.Tensor]], list[torch.Tensor]]:
+        """This thread's decoder inputs (``FrameNet.decoder_inputs``) per window, and splat accumulators."""
+        buffers = getattr(self._local, "buffers", None)
+        if buffers is None:
+            inputs = [self.model.decoder_inputs(1, (bottom - top, right - left), self.image)
+                      for top, bottom, left, right in self._windows]
+            accumulators = [torch.empty_like(level.static) for level in self._levels]
+            buffers = self._local.buffers = inputs, accumulators
+        return buffers
+
     @torch.inference_mode()
     def _render(self, n: int, forward: torch.Tensor, backward: torch.Tensor) -> np.ndarray:
-        """Frame n from its displacements (2, H, W) → uint8 (H, W, 3)."""
+        """Frame n from the moving pixels' displacements (K, 2) → uint8 (H, W, 3)."""
         alpha = 1.0 - n / self.frames
-        splats = []
-        for scale, height, width, grid, payload in self._levels:
-            accumulator = splat_accumulator(payload.shape[0], height, width, payload)
-            for displacement, share in ((forward, alpha), (backward, 1.0 - alpha)):
-                if share > 0:
-                    moved = grid + (shrink(displacement[None], scale)[0] / scale).flatten(1).T
-                    splat_add(accumulator, moved, payload, height, width, share)
-            splats.append(normalise_splat(splat_image(accumulator, height, width))[None])
-        filled = fill_holes(splats[0][0, :3], splats[0][0, -1])[None]  # push-pull sees the whole picture
-        top, bottom, left, right = self._window
-        windows = [splat[..., top // scale:bottom // scale, left // scale:right // scale]
-                   for splat, (scale, *_) in zip(splats, self._levels)]
-        decoded = self.model.decode(windows, filled[..., top:bottom, left:right])
-        rendered = self.image.clone()  # outside the window the feather is 0: the input is kept
-        bottom, right = min(bottom, self.height), min(right, self.width)
-        rendered[..., top:bottom, left:right] = decoded[..., :bottom - top, :right - left]
-        out = composite(rendered, self.image, self.feather)
-        return to_uint8(out)
+        inputs, accumulators = self._buffers()
+        sources = [(displacement, share) for displacement, share in ((forward, alpha), (backward, 1.0 - alpha))
+                   if share > 0]
+        sums = []
+        for level, accumulator in zip(self._levels, accumulators):
+            accumulator.copy_(level.static)
+            for displacement, share in sources:
+                splat_add(accumulator, level.moved(displacement), level.payload, level.height, level.width, share)
+            sums.append(splat_image(accumulator, level.height, level.width))
+        colour = normalise_splat(sums[0][[0, 1, 2, -1]])  # RGB and coverage
+        filled = fill_holes(colour[:3], colour[3])  # push-pull sees the whole picture
+        out = self._pixels.copy()  # outside the windows the feather is 0: the input is kept
+        for window, window_inputs in zip(self._windows, inputs):
+            top, bottom, left, right = window
+            for level, level_inputs, level_sums in zip(self._levels, window_inputs, sums):
+                scale = level.scale
+                normalise_splat(level_sums[:, top // scale:bottom // scale, left // scale:right // scale],
+                                out=level_inputs[0, :level.payload.shape[0]])
+            self.model.filled_rgb(window_inputs)[0] = filled[:, top:bottom, left:right]
+            decoded = self.model.decode_inputs(window_inputs)
+            bottom, right = min(bottom, self.height), min(right, self.width)  # the window without the padding
+            image, feather = (t[..., top:bottom, left:right] for t in (self.image, self.feather))
+            out[top:bottom, left:right] = to_uint8(composite(decoded[..., :bottom - top, :right - left], image,
+                                                             feather))
+        return out
+
+
+@dataclass(frozen=True)
+class _SplatLevel:
+    """One splatting scale of the encoded image (h × w pixels of the padded picture at 1/``scale``)."""
+
+    scale: int
+    height: int
+    width: int
+    moving: torch.Tensor
+    """(K,) flat indices (row by row) of the pixels that can move."""
+    points: torch.Tensor
+    """(K, 2) their coordinates (x, y)."""
+    payload: torch.Tensor
+    """(C + 1, K) their splatting payload: features × exp(Z), then exp(Z)."""
+    static: torch.Tensor
+    """A splat accumulator (``splat_accumulator``) holding every other pixel's payload, at the pixel itself."""
+    blocks: torch.Tensor | None = None
+    """(K_0,) for each moving full-resolution pixel, the flat index of the pixel of this level it lies in."""
+
+    @classmethod
+    def of(cls, features: torch.Tensor, z: torch.Tensor, moving: torch.Tensor, scale: int) -> "_SplatLevel":
+        """The level of ``features`` (1, C, h, w) with Z (1, 1, H, W) and where pixels can move (1, 1, H, W)."""
+        height, width = features.shape[-2:]
+        weight = shrink(z, scale).float().exp()[0, 0].flatten()
+        payload = torch.cat([features[0].float().flatten(1) * weight, weight[None]])
+        moves = (shrink(moving, scale) > 0).flatten()
+        static = splat_accumulator(payload.shape[0], height, width, payload)
+        splat_image(static, height, width).copy_((payload * ~moves).view(-1, height, width))
+        indices = torch.nonzero(moves)[:, 0]
+        return cls(scale, height, width, indices, pixel_grid(height, width, payload.device)[indices],
+                   payload[:, indices], static)
+
+    def fed_by(self, full: "_SplatLevel") -> "_SplatLevel":
+        """This coarser level, knowing which of its pixels each of ``full``'s (level 0) moving pixels lies in."""
+        column, row = (full.points.long() // self.scale).unbind(1)
+        return replace(self, blocks=row * self.width + column)
+
+    def moved(self, displacement: torch.Tensor) -> torch.Tensor:
+        """Where the moving pixels land (K, 2) under the full-resolution moving pixels' ``displacement`` (K_0, 2):
+        at a coarser level, a pixel moves by its block's mean displacement (the others' is 0), in its pixels."""
+        if self.blocks is None:
+            return self.points + displacement
+        sums = displacement.new_zeros(self.height * self.width, 2).index_add_(0, self.blocks, displacement)
+        return self.points + sums[self.moving] / self.scale ** 3  # mean over scale² pixels, ÷ scale
 
 
 DECODER_REACH = 32
@@ -176,3 +247,17 @@ def decoder_window(mask: np.ndarray, multiple: int, size: tuple[int, int]) -> tu
     high = lambda end, limit: min(-(-(end + DECODER_REACH) // multiple) * multiple, limit)
     return (low(int(rows.min())), high(int(rows.max()) + 1, size[0]),
             low(int(cols.min())), high(int(cols.max()) + 1, size[1]))
+
+
+def decoder_windows(mask: np.ndarray, multiple: int, size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Disjoint :func:`decoder_window` s covering ``mask`` (H, W): one per band of its rows, the bands split
+    where no pixel of the mask lies in more than 2 · (``DECODER_REACH`` + ``multiple``) rows (so the windows,
+    widened and rounded, cannot meet)."""
+    rows = np.flatnonzero(mask.any(1))
+    bands = np.split(rows, np.flatnonzero(np.diff(rows) > 2 * (DECODER_REACH + multiple)) + 1)
+    windows = []
+    for band in bands:
+        in_band = np.zeros_like(mask)
+        in_band[band[0]:band[-1] + 1] = mask[band[0]:band[-1] + 1]
+        windows.append(decoder_window(in_band, multiple, size))
+    return windows
