@@ -26,8 +26,9 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver strace; \
 	fi
 
+# One Prefect server for every stage (PREFECT_API_URL's when set), stopped when dvc ends, however it ends.
 repro: $(VENV)/.installed .cache/nltk_data/.ready
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tasks.prefect_server $(BIN)/dvc repro
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -55,6 +55,9 @@ class ItemStep:
     The source of the step's module and of every project module it imports (tasks.code) is part of each
     item's key; ``num_cpus``/``num_gpus`` are the Ray resources one item needs. ``holds_models``: the step
     loads models (cached per process), so on Ray its items run on long-lived actors that load them once.
+    ``light``: the items are light — no large model, seconds of work that parallelises inside the item if at
+    all — so on a local machine they run in the stage's own process (Ray's workers would only share the same
+    CPUs, after seconds of start-up); a function of the step's params when that depends on them.
     """
 
     name: str
@@ -62,6 +65,11 @@ class ItemStep:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
     holds_models: bool = False
+    light: bool | Callable[[dict], bool] = False
+
+    def is_light(self, params: dict) -> bool:
+        """Whether items with ``params`` are light (see ``light``)."""
+        return self.light(params) if callable(self.light) else self.light
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -69,10 +77,12 @@ class ItemStep:
         return code_closure(self.run.__module__)
 
 
-def item_key(step: ItemStep, item: Item, params: dict) -> str:
+def item_key(step: ItemStep, item: Item, params: dict, code: str | None = None) -> str:
     """Cache key of an item: its id and digests of the step's code, params, values and input file contents.
 
     The id is part of the key because file names carry it: two ids with identical inputs are two entries.
+    ``code``: the step's code digest when already computed (a batch computes it once: it reads every module
+    of the step's import closure).
 
     A missing input file raises InputError naming it.
     """
@@ -81,8 +91,8 @@ def item_key(step: ItemStep, item: Item, params: dict) -> str:
         if not Path(path).is_file():
             raise InputError(f"{item.id}: input {name!r} not found: {path}")
         inputs[name] = file_digest(path)
-    return json_digest({"step": step.name, "id": item.id, "code": code_digest(step.modules), "params": params,
-                        "values": item.values, "inputs": inputs})
+    return json_digest({"step": step.name, "id": item.id, "code": code or code_digest(step.modules),
+                        "params": params, "values": item.values, "inputs": inputs})
 
 
 def resolved_settings(section: dict, device: "torch.device") -> dict:

@@ -17,6 +17,7 @@ import html
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -162,8 +163,13 @@ def video_item(item: Item, params: dict, out_dir: Path) -> dict:
     return {"video": written["video"], "renderer": written["renderer"], "frames": written["frames"]}
 
 
-FLOW = ItemStep("flow", flow_item, holds_models=True)  # G_flow, when configured
-VIDEO = ItemStep("video", video_item, holds_models=True)  # G_frame, when configured
+def without(model_key: str) -> Callable[[dict], bool]:
+    """A step's ``light`` rule: light unless its section names a network under ``model_key``."""
+    return lambda section: (section or {}).get(model_key) is None
+
+
+FLOW = ItemStep("flow", flow_item, holds_models=True, light=without("flow_model"))  # G_flow, when configured
+VIDEO = ItemStep("video", video_item, holds_models=True, light=without("frame_model"))  # G_frame, when configured
 
 
 def gallery_card(item_id: str, folder_of: dict[str, str], video: str, caption: str) -> str:

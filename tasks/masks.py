@@ -125,7 +125,13 @@ def mask_item(item: Item, params: dict, out_dir: Path) -> dict:
             "kept_parts": len(record["kept_parts"]), "regions": len(record["regions"])}
 
 
-MASK = ItemStep("mask", mask_item, holds_models=True)
+def small_segmenter(section: dict) -> bool:
+    """Whether the ``mask`` section's segmenter is the small synthetic one or a given picture (the step is
+    light), not a real segmentation network."""
+    return (section or {}).get("segmenter", SegmenterOptions.segmenter) in ("synthetic", "png")
+
+
+MASK = ItemStep("mask", mask_item, holds_models=True, light=small_segmenter)
 
 
 def mask_items(twins: str | Path, ids: list[str], section: dict) -> list[Item]:

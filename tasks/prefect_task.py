@@ -1,7 +1,8 @@
 """The generic mechanism: any ItemStep becomes a Prefect task mapped over a batch.
 
 One cache serves items: the content-addressed store. The Prefect task does not cache; it runs the item on the
-executor (Ray by default), where ``execute_item`` finds the item in the store or computes and commits it. So
+executor (Ray by default; this process for a light step on a local machine, :func:`executor_of`), where
+``execute_item`` finds the item in the store or computes and commits it. So
 nothing is recomputed outside a task, and a removed store entry is simply computed again by its task.
 
 Each stage writes into its output folder the items' files and ``manifest.parquet``: one row per item with
@@ -13,6 +14,7 @@ or found in the store, seconds, host, time) goes to the run log ``<store>/../run
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 from collections import Counter
@@ -30,6 +32,7 @@ from tqdm import tqdm
 from stages.errors import InputError
 from stages.options import check_keys
 from tasks.batch import Item, ItemStep, item_key, resolved_settings
+from tasks.code import code_digest
 from tasks.executor import LocalExecutor, RayExecutor, make_executor
 from tasks.store import Store
 
@@ -58,6 +61,7 @@ class RunOptions:
 _executors: dict[str, LocalExecutor | RayExecutor] = {}
 _executors_lock = threading.Lock()
 _local_lock = threading.Lock()
+IN_PROCESS = LocalExecutor()
 
 
 def executor_for(settings: dict) -> LocalExecutor | RayExecutor:
@@ -69,12 +73,22 @@ def executor_for(settings: dict) -> LocalExecutor | RayExecutor:
         return _executors[name]
 
 
+def executor_of(step: ItemStep, params: dict, run: dict) -> LocalExecutor | RayExecutor:
+    """Where the items of ``step`` run: in this process when the step is light for ``params`` and no Ray
+    cluster is joined (``run.ray_address``, RAY_ADDRESS), so the stage starts no Ray; else the ``run``
+    section's executor."""
+    joined = run.get("ray_address") or os.environ.get("RAY_ADDRESS")
+    if step.is_light(params) and not joined:
+        return IN_PROCESS
+    return executor_for(run)
+
+
 @task(cache_policy=NO_CACHE, persist_result=False)
-def process_item(step: ItemStep, item: Item, params: dict, key: str, store_root: str, run: dict) -> dict:
-    """Prefect task: the item's record, from the store or computed on the executor (failures are records too,
-    retried up to ``run.retries`` times)."""
-    executor = executor_for(run)
-    for _attempt in range(int(run.get("retries", 0)) + 1):
+def process_item(step: ItemStep, item: Item, params: dict, key: str, store_root: str,
+                 executor: LocalExecutor | RayExecutor, retries: int) -> dict:
+    """Prefect task: the item's record, from the store or computed on ``executor`` (failures are records too,
+    retried up to ``retries`` times)."""
+    for _attempt in range(retries + 1):
         if isinstance(executor, LocalExecutor):
             with _local_lock:
                 record = executor.run(step, item, params, key, store_root)
@@ -89,7 +103,7 @@ def run_stage(step: ItemStep, items: list[Item], params: dict, out_dir: str | Pa
     """Run ``step`` over ``items`` inside a Prefect flow → the manifest (also written as manifest.parquet).
 
     ``params``: the stage's settings; ``auto`` devices and dtypes are resolved for the executor first, so keys
-    name what really runs. ``run``: the ``run`` section (executor, store, retries). Each item's files are
+    name what really runs (:func:`executor_of` picks it). ``run``: the ``run`` section (executor, store, retries). Each item's files are
     materialised under ``out_dir/<item id>/``; the run log gets one line per item, and ``manifest.attrs["run"]``
     counts this run's items computed (ok), found in the store (cached) and failed.
     """
@@ -98,21 +112,22 @@ def run_stage(step: ItemStep, items: list[Item], params: dict, out_dir: str | Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     store = Store(run.get("store", ".cache/store"))
     store.clean_staging()
-    executor = executor_for(run)  # start Ray (once) before items are submitted from several threads
+    executor = executor_of(step, params, run)  # Ray (if used) starts here, once, before items are submitted
     params = resolved_settings(params, executor.device_for(step))
     duplicated = sorted(item_id for item_id, count in Counter(item.id for item in items).items() if count > 1)
     if duplicated:
         raise InputError(f"{step.name}: item ids must be unique; repeated: {', '.join(duplicated[:5])}")
-    rows, runs, futures = [], [], {}
+    rows, runs, futures, code = [], [], {}, code_digest(step.modules)
     for item in items:
         try:
-            key = item_key(step, item, params)
+            key = item_key(step, item, params, code)
         except InputError as error:
             rows.append({"id": item.id, "status": "failed", "error": str(error)})
             runs.append({"id": item.id, "status": "failed"})
             continue
-        futures[process_item.with_options(name=step.name).submit(step, item, params, key, str(store.root), run)] = \
-            (item, key)
+        future = process_item.with_options(name=step.name).submit(step, item, params, key, str(store.root), executor,
+                                                                  int(run.get("retries", 0)))
+        futures[future] = (item, key)
     for future in tqdm(as_completed(list(futures)), total=len(futures), desc=step.name, unit="item"):
         item, key = futures[future]
         row, facts = _collect(future, item, key, store, out_dir)

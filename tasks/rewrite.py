@@ -34,4 +34,4 @@ def read_rewrite(path: Path) -> Rewrite:
     return Rewrite(**fields)
 
 
-REWRITE = ItemStep("rewrite", rewrite_item)
+REWRITE = ItemStep("rewrite", rewrite_item, light=True)

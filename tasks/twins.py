@@ -216,7 +216,12 @@ def attention_item(item: Item, params: dict, out_dir: Path) -> dict:
     return describe_attention(np.load(item.inputs["attention"], allow_pickle=False), grid, size, out_dir)
 
 
-TWINS = ItemStep("twins", twins_item, num_gpus=1.0, holds_models=True)
-ATTENTION = ItemStep("attention", attention_item)
+def procedural_profile(params: dict) -> bool:
+    """Whether ``params["models"]`` selects the procedural world (no diffusion model: the twins step is light)."""
+    return (params.get("models") or {}).get("profile", ModelOptions.profile) == PROCEDURAL_PROFILE
+
+
+TWINS = ItemStep("twins", twins_item, num_gpus=1.0, holds_models=True, light=procedural_profile)
+ATTENTION = ItemStep("attention", attention_item, light=True)
 
 

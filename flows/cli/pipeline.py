@@ -18,16 +18,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the stage; failed items are printed and recorded in the manifest while the rest complete.
 
-    Exit 0 unless every item failed (then something systemic is wrong and DVC must not record the stage).
+    The Prefect server (unless PREFECT_API_URL names one) starts first and comes up while the stage's code is
+    imported. Exit 0 unless every item failed (then something systemic is wrong and DVC must not record the
+    stage).
     """
-    from flows.pipeline import stage_flows
-    from stages.errors import InputError
-    from stages.values import shorten
+    from tasks.prefect_server import prefect_api
 
-    flows = stage_flows()
-    if args.stage not in flows:
-        raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(sorted(flows))}")
-    manifest = flows[args.stage](load_params(args.params))
+    with prefect_api() as server:
+        from flows.pipeline import stage_flows
+        from stages.errors import InputError
+        from stages.values import shorten
+
+        flows = stage_flows()
+        if args.stage not in flows:
+            raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(sorted(flows))}")
+        params = load_params(args.params)
+        server.wait()
+        manifest = flows[args.stage](params)
     failed = manifest[manifest.status == "failed"]
     for row in failed.itertuples():
         print(f"{args.stage}: {row.id} failed: {row.error}")

@@ -1,0 +1,125 @@
+"""A Prefect server for one run, started first so that it comes up while the run does its other start-up work.
+
+Without ``PREFECT_API_URL``, Prefect starts a temporary server inside the process's first flow run, after
+importing its server code there, and only then does the run go on: ~10 s of a stage's start-up one after the
+other. :func:`prefect_api` instead starts ``prefect server start`` (loopback only, no UI) as a subprocess
+before anything heavy is imported, points ``PREFECT_API_URL`` at it, and :meth:`PrefectServer.wait` waits for
+its health check just before the first flow run; it is stopped when the block ends (a watchdog ends it if the
+process is killed, tasks.watchdog). A ``PREFECT_API_URL`` already set — the user's server, or the one
+``python -m tasks.prefect_server COMMAND`` shares with every stage of a ``dvc repro`` — is used as it is.
+
+    python -m tasks.prefect_server dvc repro      # one server for every stage; stopped afterwards, always
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import tasks.prefect_env  # noqa: F401  (PREFECT_HOME and the other defaults, for the server too)
+
+START_TIMEOUT_S = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+STOP_GRACE_S = 10.0
+
+
+class PrefectServer:
+    """A ``prefect server start`` subprocess on a free loopback port; its output goes to ``server.log`` in
+    PREFECT_HOME."""
+
+    def __init__(self):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.api_url = f"http://127.0.0.1:{port}/api"
+        self.log = Path(os.environ["PREFECT_HOME"]) / "server.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
+                 "--no-ui", "--analytics-off"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Return once the server answers its health check; ConnectionError (one line) when it exits or does not
+        answer within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ConnectionError(f"the Prefect server exited with status {self.process.returncode} "
+                                   f"(its output: {self.log})")
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise ConnectionError(f"the Prefect server did not answer within {timeout_s:g} s (its output: {self.log}; "
+                           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS sets the limit)")
+
+    def stop(self) -> None:
+        """Stop the server (terminate, then kill after a grace period)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class ExternalServer:
+    """The server at PREFECT_API_URL (someone else's to start and stop), or Prefect's own temporary one when
+    Prefect was imported before a server could be named (its settings are read at import)."""
+
+    def wait(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Nothing to wait for here: Prefect reports an unreachable server itself."""
+
+
+@contextmanager
+def prefect_api() -> Iterator[PrefectServer | ExternalServer]:
+    """A Prefect API for the block: PREFECT_API_URL's, else a :class:`PrefectServer` started now (call its
+    ``wait()`` before the first flow run), stopped when the block ends."""
+    if os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules:
+        yield ExternalServer()
+        return
+    server = PrefectServer()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        yield server
+    finally:
+        del os.environ["PREFECT_API_URL"]
+        server.stop()
+
+
+def run_with_server(command: list[str]) -> int:
+    """Run ``command`` with one Prefect server for all its processes (PREFECT_API_URL's when set) → its exit
+    status. The server is stopped however the command ends: SIGTERM and SIGHUP are passed on to the command
+    (Ctrl-C reaches it from the terminal), and a watchdog ends both if this process is killed."""
+    from tasks.watchdog import start_watchdog
+
+    start_watchdog()
+    with prefect_api() as server:
+        server.wait()
+        process = subprocess.Popen(command)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, lambda received, _frame: process.send_signal(received))
+        signal.signal(signal.SIGINT, lambda _signum, _frame: None)
+        status = process.wait()
+        return 128 - status if status < 0 else status  # killed by a signal: the shell's convention
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(f"usage: python -m tasks.prefect_server COMMAND [ARGUMENT ...]\n{__doc__.splitlines()[0]}")
+    try:
+        sys.exit(run_with_server(sys.argv[1:]))
+    except OSError as error:  # the server did not come up, or the command was not found
+        sys.exit(f"tasks.prefect_server: {error}")
+    except KeyboardInterrupt:  # while the server was starting
+        sys.exit(130)
