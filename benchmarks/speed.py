@@ -2,12 +2,13 @@
 
 Prints, for the engine (the whole 512² picture moving) and for G_frame (small network, lake scene): frames
 per second on the quiet machine, while one other process keeps one core busy (a busy loop started here),
-and their ratio — with the thread policy of ``stages.threads`` and with torch's default threads as before;
+and their ratio (after a short warm-up render: the compiled kernels load once per process) — with the
+thread policy of ``stages.threads`` and with torch's default threads as before;
 the engine against the authors' scheme (``benchmarks/engine.py``); ``cinemagraph animate`` to MP4 and to
 ``.npz`` (122 against 2 frames, so start-up cancels); and what the backward integration of a long loop
 keeps in memory, and what its checkpoints cost in time.
 
-    python benchmarks/speed.py [--size 512] [--frames 120] [--cpus 2] [--gframe-frames 24] [--no-authors]
+    python benchmarks/speed.py [--size 512] [--frames 120] [--cpus 2] [--gframe-frames 48] [--no-authors]
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--cpus", type=int, default=2, help="the CPU share given to the renderers")
-    parser.add_argument("--gframe-frames", type=int, default=24, help="frames of G_frame's loop (it is slower)")
+    parser.add_argument("--gframe-frames", type=int, default=48, help="frames of G_frame's loop (it is slower)")
     parser.add_argument("--no-authors", action="store_true", help="skip the authors' scheme (O(N²), slow)")
     parser.add_argument("--long-frames", type=int, default=100_000)
     args = parser.parse_args()
@@ -142,16 +143,18 @@ def main() -> None:
         list(LearnedRenderer(model, image, lake, lake_flow, args.gframe_frames))
 
     use_cpu_share(args.cpus)
+    list(LoopRenderer(image, whole, flow, 4))  # warm-up: the compiled kernels load from their cache once
+    list(LearnedRenderer(model, image, lake, lake_flow, 2))
     engine_quiet = quiet_and_busy(f"engine, one thread per op, {args.cpus} frames at once", engine, frames)
     quiet_and_busy(f"G_frame, one thread per op, {args.cpus} frames at once", learned, args.gframe_frames)
     with_default_threads(args.cpus)
     quiet_and_busy(f"engine, {args.cpus} torch threads (as before)", engine, frames)
     quiet_and_busy(f"G_frame, {args.cpus} torch threads (as before)", learned, args.gframe_frames)
-    use_cpu_share(args.cpus)
-    if not args.no_authors:
+    if not args.no_authors:  # with torch's threads: its few large operations use them well
         authors = rate(lambda: authors_scheme(image, flow, frames, "cpu"), frames)
         print(f"authors' scheme (whole picture)               {authors:7.1f} frames/s; "
               f"engine / authors {engine_quiet / authors:.1f}x")
+    use_cpu_share(args.cpus)
     with tempfile.TemporaryDirectory() as folder:
         save_png(Path(folder) / "image.png", image)
         save_png(Path(folder) / "mask.png", (lake * 255).astype(np.uint8))
