@@ -104,6 +104,7 @@ def phase_flows(settings: dict) -> dict:
     """The generate DAG's Prefect flows in this process, as ``cinemagraph pipeline`` runs a stage: the
     Prefect server starts first and comes up while the code is imported."""
     started = time.perf_counter()
+    from tasks.prefect_env import without_heartbeats
     from tasks.prefect_server import prefect_api
 
     with prefect_api() as server:
@@ -117,7 +118,8 @@ def phase_flows(settings: dict) -> dict:
         seconds = {}
         for stage in DAG:
             begun = time.perf_counter()
-            manifest = flows[stage](params)
+            with without_heartbeats():  # as `cinemagraph pipeline STAGE` runs them
+                manifest = flows[stage](params)
             seconds[stage] = round(time.perf_counter() - begun, 2)
     import ray
 

@@ -206,7 +206,7 @@ PARAMS = {
     "twins": {"seed": SEED, "artistic_guidance": Range(0, 100), "realistic_guidance": Range(0, 100),
               "negative_mix": FRACTION, "attention_injection": FRACTION, "resnet_injection": FRACTION},
     "attention": {"max_timestep": Range(0, 1000, integer=True)},
-    "mask": {"seed": SEED, "overlap": FRACTION, "boundary_overlap": FRACTION, "erode": Range(0, 1024, integer=True),
+    "mask": {"seed": SEED, "overlap": FRACTION, "boundary_overlap": FRACTION,
              "refine_px": Range(0, 1024, integer=True)},
     "inversion": {"steps": STEPS},
     "train_flow": _TRAINING, "train_frame": _TRAINING,

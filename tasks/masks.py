@@ -92,7 +92,8 @@ def mask_record(result: MaskResult, grid: tuple[int, int], size: tuple[int, int]
     """What mask.json says about one mask."""
     return {"region": vocabulary.region, "family": vocabulary.family, "vocabulary": list(vocabulary.classes),
             "segmenter": segmenter_options.segmenter, "segmenter_options": dataclasses.asdict(segmenter_options),
-            "method": options.method, "n_clusters": options.clusters(), "options": dataclasses.asdict(options),
+            "method": options.method, "n_clusters": options.clusters(), "erosion": options.erosion(size),
+            "options": dataclasses.asdict(options),
             "grid": list(grid), "image_size": list(size), "mask_fraction": round(float(result.mask.mean()), 4),
             "kept_parts": [record for record in result.part_records if record["kept"]],
             "parts": result.part_records, "regions": result.regions}

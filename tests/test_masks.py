@@ -152,3 +152,10 @@ def test_bad_attention_is_refused(attention, message):
 def test_aspect_ratio_that_fits_no_grid_is_refused():
     with pytest.raises(InputError, match="fits no grid"):
         grid_for(1024, (512, 1536))
+
+
+def test_auto_erosion_is_the_papers_at_512_and_scales_with_the_image():
+    assert [MaskOptions().erosion((side, side)) for side in (128, 256, 512, 1024)] == [1, 3, 5, 11]
+    assert MaskOptions(erode=7).erosion((256, 256)) == 7
+    with pytest.raises(InputError, match="mask.erode must be a whole number"):
+        MaskOptions(erode=-2).erosion((256, 256))

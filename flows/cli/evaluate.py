@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     check_inputs(args)
     from flows.evaluate import evaluate_flow, evaluation_settings
     from flows.params import load_params
+    from tasks.prefect_env import without_heartbeats
 
     params = load_params(args.params) if Path(args.params).is_file() else {"run": {"executor": "local"}}
     overrides = {"i3d": args.i3d, "margin": args.margin, "lpips": args.lpips,
@@ -65,9 +66,10 @@ def run(args: argparse.Namespace) -> int:
     params["evaluate"] = {**(params.get("evaluate") or {}), **{k: v for k, v in overrides.items() if v is not None}}
     settings = evaluation_settings(params)  # bad settings or a missing detector: say so before starting Prefect
     out = Path(args.out)
-    manifest = evaluate_flow(params, real=args.real, fake=args.fake, out_dir=str(out),
-                             metrics_path=str(out / "metrics.json"), plots_path=str(out / "per_video.csv"),
-                             masks=args.masks)
+    with without_heartbeats():
+        manifest = evaluate_flow(params, real=args.real, fake=args.fake, out_dir=str(out),
+                                 metrics_path=str(out / "metrics.json"), plots_path=str(out / "per_video.csv"),
+                                 masks=args.masks)
     metrics = json.loads((out / "metrics.json").read_text())
     for name in settings["protocols"]:
         entry = metrics[name]

@@ -27,6 +27,9 @@ from stages.errors import InputError
 from stages.masks.clustering import cluster_attention, connected_parts
 from stages.masks.segmenters import Segmentation, Segmenter, Vocabulary
 
+PAPER_EROSION, PAPER_SIZE = 5, 512
+"""The paper's erosion kernel (5 × 5) and the image side it was chosen for (512²)."""
+
 DEFAULT_CLUSTERS = {"kmeans": 10, "spectral": 5}
 """Clusters per method when ``n_clusters`` is auto (the authors' configs; the paper says 10)."""
 
@@ -45,8 +48,9 @@ class MaskOptions:
     """A cluster part is kept when the segmentation covers at least this fraction of its pixels."""
     class_overlap: dict = field(default_factory=lambda: {"waterfall": 0.9})
     """Per-class thresholds replacing ``overlap`` for parts the segmentation gives that class."""
-    erode: int = 5
-    """Side of the square erosion kernel applied to the image-size mask, pixels; 0 = no erosion."""
+    erode: int | str = "auto"
+    """Side of the square erosion kernel applied to the image-size mask, pixels; 0 = no erosion; auto = the
+    paper's 5 at 512 pixels, scaled with the image's shorter side and kept odd (3 at 256)."""
     boundary_overlap: float = 0.2
     """Parts covered at least this much (but under their threshold) contribute the segmentation's pixels
     inside them; 1 = never (the paper's selection)."""
@@ -63,6 +67,14 @@ class MaskOptions:
         if isinstance(self.n_clusters, bool) or not isinstance(self.n_clusters, int):
             raise InputError(f"mask.n_clusters must be a whole number or auto, got {self.n_clusters!r}")
         return self.n_clusters
+
+    def erosion(self, size: tuple[int, int]) -> int:
+        """The erosion kernel's side for an image of ``size`` (H, W) pixels, ``auto`` resolved."""
+        if self.erode == "auto":
+            return max(1, int(PAPER_EROSION * min(size) / PAPER_SIZE) // 2 * 2 + 1)
+        if isinstance(self.erode, bool) or not isinstance(self.erode, int) or self.erode < 0:
+            raise InputError(f"mask.erode must be a whole number ≥ 0 or auto, got {self.erode!r}")
+        return self.erode
 
 
 @dataclass
@@ -126,50 +138,55 @@ def select_mask(clusters: np.ndarray, segmentation: Segmentation, options: MaskO
     """
     parts = connected_parts(clusters)
     records = judge_parts(parts, clusters, segmentation, options)
-    classes, names = selected_classes(parts, records, segmentation, options.boundary_overlap)
+    classes, names, unsure = selected_classes(parts, records, segmentation, options.boundary_overlap)
     if not names:
         raise InputError(f"no cluster overlaps the {region} segmentation by ≥ {options.overlap * 100:g} %: try another "
                          "segmenter, more clusters (mask.n_clusters) or a lower mask.overlap")
     if artistic is not None and options.refine_px > 0:
-        classes = refined_classes(classes, artistic, options.refine_px)
+        classes = refined_classes(classes, artistic, options.refine_px, unsure)
     mask = classes >= 0
-    if options.erode > 1:
-        mask = cv2.erode(mask.astype(np.uint8), np.ones((options.erode, options.erode), np.uint8)).astype(bool)
+    erosion = options.erosion(mask.shape)
+    if erosion > 1:
+        mask = cv2.erode(mask.astype(np.uint8), np.ones((erosion, erosion), np.uint8)).astype(bool)
         if not mask.any():
-            raise InputError(f"the {region} mask is empty after a {options.erode}x{options.erode} erosion: "
-                             "lower mask.erode")
+            raise InputError(f"the {region} mask is empty after a {erosion}x{erosion} erosion: lower mask.erode")
     classes = np.where(mask, classes, -1).astype(np.int32)
     regions, region_ids = connected_regions(classes, names)
     return MaskResult(mask, classes, names, clusters, parts, segmentation, records, regions, region_ids)
 
 
-def selected_classes(parts: np.ndarray, records: list[dict], segmentation: Segmentation,
-                     boundary_overlap: float) -> tuple[np.ndarray, tuple[str, ...]]:
+def selected_classes(parts: np.ndarray, records: list[dict], segmentation: Segmentation, boundary_overlap: float
+                     ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """The class map int32 (H, W) of the kept parts (their records' classes), plus the segmentation's own
     pixels and classes inside the parts it covers at least ``boundary_overlap``; −1 elsewhere. Returns it
-    with the class names it indexes."""
-    part_pixels = upsample_nearest(parts, segmentation.labels.shape)
+    with the class names it indexes and the pixels that are unsure, bool (H, W): those added from the
+    segmentation further than one Ā cell from a kept part (a far-off segmentation error looks like them)."""
+    size = segmentation.labels.shape
+    part_pixels = upsample_nearest(parts, size)
     kept = {record["part"]: record["class"] for record in records if record["kept"]}
     mixed = [record["part"] for record in records if not record["kept"] and record["class"] is not None
              and record["overlap"] >= boundary_overlap]
     mixed_pixels = np.isin(part_pixels, mixed) & (segmentation.labels >= 0)
     names = tuple(dict.fromkeys([*kept.values(), *(segmentation.classes[label] for label in
                                                   np.unique(segmentation.labels[mixed_pixels]))]))
-    classes = np.full(segmentation.labels.shape, -1, np.int32)
+    classes = np.full(size, -1, np.int32)
     for part, name in kept.items():
         classes[part_pixels == part] = names.index(name)
+    cell = max(size[0] // parts.shape[0], size[1] // parts.shape[1])  # an Ā cell's side, pixels
+    near_kept = cv2.dilate((classes >= 0).astype(np.uint8), np.ones((2 * cell + 1,) * 2, np.uint8)).astype(bool)
     lookup = np.array([names.index(name) if name in names else -1 for name in segmentation.classes], np.int32)
     classes[mixed_pixels] = lookup[segmentation.labels[mixed_pixels]]
-    return classes, names
+    return classes, names, mixed_pixels
 
 
-def refined_classes(classes: np.ndarray, artistic: np.ndarray, band_px: int) -> np.ndarray:
-    """``classes`` (int32 (H, W), −1 = outside) with the pixels within ``band_px`` of the mask's edge
-    re-decided by GrabCut on ``artistic`` (uint8 (H, W, 3)); a pixel joining the mask takes the class of the
-    nearest mask pixel. Unchanged when the mask leaves no sure inside or no outside to learn colours from."""
+def refined_classes(classes: np.ndarray, artistic: np.ndarray, band_px: int, unsure: np.ndarray) -> np.ndarray:
+    """``classes`` (int32 (H, W), −1 = outside) with the pixels within ``band_px`` of the mask's edge, and the
+    ``unsure`` ones (bool (H, W)), re-decided by GrabCut on ``artistic`` (uint8 (H, W, 3)); a pixel joining
+    the mask takes the class of the nearest mask pixel. Unchanged when the mask leaves no sure inside or no
+    outside to learn colours from."""
     mask = (classes >= 0).astype(np.uint8)
     kernel = np.ones((2 * band_px + 1, 2 * band_px + 1), np.uint8)
-    inner, outer = cv2.erode(mask, kernel).astype(bool), cv2.dilate(mask, kernel).astype(bool)
+    inner, outer = cv2.erode(mask, kernel).astype(bool) & ~unsure, cv2.dilate(mask, kernel).astype(bool)
     if not inner.any() or outer.all():
         return classes
     labels = np.full(mask.shape, cv2.GC_BGD, np.uint8)
