@@ -9,10 +9,11 @@ differently. Following the clusters, not the segmentation, fixes the boundary mi
 Two additions to the paper's selection, both off with ``boundary_overlap: 1`` and ``refine_px: 0``: Ā's
 cells are 16 pixels wide, so a part straddling the region's edge mixes both sides and is dropped whole; a
 part the segmentation covers at least ``boundary_overlap`` gives the segmentation's own pixels inside it
-(far-off segmentation errors lie in parts it barely covers and stay out). Then the band of ``refine_px``
-pixels around the mask's edge is re-decided from the artistic image's own colours (GrabCut: a colour model
-of each side, a graph cut along the artistic edges), so the edge follows the picture being animated rather
-than the 16-pixel grid or the other twin.
+(segmentation errors in parts it barely covers stay out). Then the band of ``refine_px`` pixels around
+the mask's edge, and every pixel a boundary part added, is re-decided from the artistic image's own colours
+(GrabCut: a colour model of each side, a graph cut along the artistic edges; only kept parts are sure), so
+the edge follows the picture being animated rather than the 16-pixel grid or the other twin, and a false
+blob of the segmentation inside a boundary part goes when it has the colours of its surroundings.
 """
 
 from __future__ import annotations

@@ -264,9 +264,9 @@ class LoopRenderer:
         box = (as_tensor(image[top:bottom, left:right]).permute(2, 0, 1).float() / 255.0).contiguous()
         self._box_static = box
         outside = ~mask[top:bottom, left:right]
-        self._box_outside = as_tensor(outside) if outside.any() else None  # None: every pixel moves
+        self._box_outside, self._some_static = as_tensor(outside), bool(outside.any())
         feather = feather_weights(mask, feather_px)[top:bottom, left:right]
-        self._box_feather = as_tensor(feather) if (feather < 1).any() else None  # None: nothing to blend
+        self._box_feather, self._blends = as_tensor(feather), bool((feather < 1).any())
         z = torch.zeros(len(rows), device=self.device) if importance is None else \
             as_tensor(np.asarray(importance, np.float32)[rows, cols])
         exp_z = torch.exp(z - z.max())
@@ -304,12 +304,10 @@ class LoopRenderer:
 
     def _render_box_cpu(self, directions, height: int, width: int) -> np.ndarray:
         """The box of a frame from its (displacement, share) ``directions`` with the compiled kernels."""
-        outside = self._box_outside if self._box_outside is not None else torch.zeros(height, width, dtype=torch.bool)
         colour, known = normalised_splat(self._box_points, self._payload_rows, height, width, list(directions),
-                                         self._box_static, outside)
+                                         self._box_static, self._box_outside)
         colour = fill_holes(colour, known.float())
-        feather = self._box_feather if self._box_feather is not None else torch.ones(height, width)
-        return composite_frame(colour, self._box_static, feather)
+        return composite_frame(colour, self._box_static, self._box_feather)
 
     def _render_box(self, directions, height: int, width: int) -> np.ndarray:
         """The box of a frame from its (displacement, share) ``directions`` with torch operations (GPU)."""
@@ -320,11 +318,11 @@ class LoopRenderer:
         splat = splat_image(accumulator, height, width)
         colour = splat[:3] / splat[3].clamp_min(1e-12)
         known = splat[3] > 1e-6
-        if self._box_outside is not None:
+        if self._some_static:
             colour = torch.where(self._box_outside, self._box_static, colour)  # static pixels are known
             known |= self._box_outside
         colour = fill_holes(colour, known.float())
-        if self._box_feather is not None:
+        if self._blends:
             colour = torch.lerp(self._box_static, colour, self._box_feather)  # feather 0 outside: exactly static
         rendered = colour.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
         return rendered.contiguous().cpu().numpy()
