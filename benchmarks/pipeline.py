@@ -9,7 +9,9 @@ calling its steps directly, and the fixed cost one ``cinemagraph pipeline STAGE`
 2. The stages of the generate DAG (rewrite → twins → mask → flow → video) on the offline default profile
    (params.yaml: procedural twins, its image size, 120 frames) for ``--batch`` prompts, each way in a fresh
    process, start-up included: the step functions called one item after another, and the stages' Prefect
-   flows with their default settings (one Prefect server, Ray where a step needs it). The mask step's
+   flows with their default settings (one Prefect server, Ray where a step needs it, a light step's items
+   one per CPU in the stage's process); then the flows with one item at a time, for the machinery's cost
+   alone. The mask step's
    segmenter is trained once beforehand (``train_segment`` of params.yaml), outside both timings.
 3. The fixed cost one ``cinemagraph pipeline STAGE`` process adds (what ``dvc repro`` pays per stage): a
    Ray stage (``synth``, one scene of 16×16) and a light one (``rewrite``, one prompt), each with a Prefect
@@ -109,9 +111,12 @@ def phase_flows(settings: dict) -> dict:
 
     with prefect_api() as server:
         params = dag_params()
-        from flows.pipeline import stage_flows
+        from flows.pipeline import stage_flow, stage_modules
+        from tasks.code import code_closure
 
-        flows = stage_flows()
+        flows = {stage: stage_flow(stage) for stage in DAG}
+        for stage in DAG:
+            code_closure(stage_modules()[stage])  # as `cinemagraph pipeline STAGE` does while the server starts
         imported = time.perf_counter()
         server.wait()
         ready = time.perf_counter()
@@ -121,10 +126,9 @@ def phase_flows(settings: dict) -> dict:
             with without_heartbeats():  # as `cinemagraph pipeline STAGE` runs them
                 manifest = flows[stage](params)
             seconds[stage] = round(time.perf_counter() - begun, 2)
-    import ray
-
+    ray_started = "ray" in sys.modules and sys.modules["ray"].is_initialized()
     return {"imports_s": round(imported - started, 2), "server_wait_s": round(ready - imported, 2),
-            "stages_s": seconds, "videos": int((manifest.status == "ok").sum()), "ray_started": ray.is_initialized(),
+            "stages_s": seconds, "videos": int((manifest.status == "ok").sum()), "ray_started": ray_started,
             "in_process_s": round(time.perf_counter() - started, 2)}
 
 
@@ -134,8 +138,7 @@ def phase_actors(settings: dict) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from tasks.batch import Item, item_key
-    from tasks.code import code_digest
-    from tasks.executor import RayExecutor
+    from tasks.ray_executor import RayExecutor
     from tasks.prefect_task import resolved_settings  # Prefect is imported here, in the driver only
     from tasks.twins import TWINS
 
@@ -149,7 +152,7 @@ def phase_actors(settings: dict) -> dict:
     def batch(first_seed: int) -> float:
         items = [Item(path.parent.name, {"rewrite": path}, {"seed": first_seed + number})
                  for number, path in enumerate(rewrites)]
-        code = code_digest(TWINS.modules)
+        code = TWINS.code()
         keys = [item_key(TWINS, item, section, code) for item in items]  # in one thread, as run_stage does
         begun = time.perf_counter()
         with ThreadPoolExecutor(16) as threads:
@@ -164,12 +167,12 @@ def phase_actors(settings: dict) -> dict:
 
 
 def phase_imports(settings: dict) -> dict:
-    """What ``cinemagraph pipeline`` imports before running a stage: the command and every stage's flow."""
+    """What ``cinemagraph pipeline rewrite`` imports before running its stage: the command and the stage's flow."""
     started = time.perf_counter()
     import flows.cli  # noqa: F401
-    from flows.pipeline import stage_flows
+    from flows.pipeline import stage_flow
 
-    stage_flows()
+    stage_flow("rewrite")
     return {"seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -191,7 +194,7 @@ def phase_ray(settings: dict) -> dict:
     """Ray's local cluster start and a first task."""
     import ray
 
-    from tasks.executor import RayExecutor
+    from tasks.ray_executor import RayExecutor
 
     started = time.perf_counter()
     RayExecutor(num_cpus=2, object_store_mb=128)
@@ -227,10 +230,11 @@ def timed(command: list[str], cwd: Path, env: dict) -> tuple[float, str]:
     return time.perf_counter() - started, done.stdout
 
 
-def in_fresh_process(phase: str, settings: dict, cwd: Path, workdir: Path) -> dict:
-    """Run ``phase`` in a new interpreter in ``cwd`` → its figures, plus ``wall_s`` from spawn to exit."""
+def in_fresh_process(phase: str, settings: dict, cwd: Path, workdir: Path, env: dict | None = None) -> dict:
+    """Run ``phase`` in a new interpreter in ``cwd`` (``env``: variables to add) → its figures, plus ``wall_s``
+    from spawn to exit."""
     wall, out = timed([sys.executable, __file__, "--phase", phase, "--settings", json.dumps(settings)], cwd,
-                      fresh_env(workdir))
+                      {**fresh_env(workdir), **(env or {})})
     return {**json.loads(out.strip().splitlines()[-1]), "wall_s": round(wall, 2)}
 
 
@@ -279,7 +283,7 @@ def report(settings: dict) -> None:
         workdir = Path(name)
         prepare(workdir)
         batch = settings["batch"]
-        for way in ("direct", "flows-run"):
+        for way in ("direct", "flows-run", "flows-one-at-a-time"):
             write_project(workdir / way, workdir, batch, {})
         print(f"generate DAG ({' → '.join(DAG)}), offline default profile of params.yaml, {batch} prompts, "
               "a fresh process each way, start-up included:")
@@ -293,6 +297,12 @@ def report(settings: dict) -> None:
               f"({flows['videos']} videos; Ray {'started' if flows['ray_started'] else 'not started'})")
         print(f"  flows / direct: {flows['wall_s'] / direct['wall_s']:.2f} ({100 * extra:+.0f} % wall time): "
               f"target ≤ +{100 * TARGET:.0f} % {'met' if extra <= TARGET else 'NOT met'}")
+        alone = in_fresh_process("flows", settings, workdir / "flows-one-at-a-time", workdir,
+                                 {"CINEMAGRAPH_THREADS": "1"})
+        alone_extra = alone["wall_s"] / direct["wall_s"] - 1
+        print(f"  the machinery alone: Prefect flows with one item at a time (CINEMAGRAPH_THREADS=1; light steps "
+              f"otherwise run one item per CPU): {alone['wall_s']} s, {100 * alone_extra:+.0f} % (the flows "
+              f"{alone['stages_s']})")
 
         print("twins step on Ray actors (offline profile; 16 threads submit, as Prefect's task runner does):")
         for actors in (1, 2):

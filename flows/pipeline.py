@@ -1,41 +1,56 @@
 """The stages ``cinemagraph pipeline STAGE`` runs (what dvc.yaml calls), found where they are declared.
 
 Each flow module of this package declares its stages once, in a ``STAGES`` table (stage name → Prefect flow
-taking the parsed params). The stage's DVC code deps are that module's source and everything it imports
-(:func:`stage_code_files`), so adding a stage means one flow module (or one entry in one) plus its
-``dvc.yaml`` and ``params.yaml`` entries.
+taking the parsed params), written as a dict literal with the stage names as strings: the table is read from
+the source, so running one stage imports that stage's module only. The stage's DVC code deps are that
+module's source and everything it imports (:func:`stage_code_files`), so adding a stage means one flow module
+(or one entry in one) plus its ``dvc.yaml`` and ``params.yaml`` entries.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 import pkgutil
 from typing import Callable
 
 import flows
-from tasks.code import closure_files
+from tasks.code import closure_files, module_path
 
 RUNNER_FILES = ("flows/cli/__init__.py", "flows/cli/pipeline.py", "flows/params.py", "flows/pipeline.py")
 """What runs every stage — the command, the params reader and this registry — and shapes no result itself:
 code deps of every stage, without their imports (the command line's registry names every command)."""
 
 
+def declared_stages(module: str) -> list[str]:
+    """The stage names of the ``STAGES`` table in flow module ``module``'s source (none without one)."""
+    tree = ast.parse(module_path(module).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "STAGES" for t in node.targets):
+            return [key.value for key in node.value.keys]
+    return []
+
+
 def stage_modules() -> dict[str, str]:
-    """Stage name → the flow module declaring it."""
+    """Stage name → the flow module declaring it (read from the sources; nothing is imported)."""
     declared = {}
     for info in pkgutil.iter_modules(flows.__path__, "flows."):
-        if info.ispkg or info.name == __name__:
-            continue
-        module = importlib.import_module(info.name)
-        for name in getattr(module, "STAGES", {}):
-            declared[name] = info.name
+        if not info.ispkg and info.name != __name__:
+            declared.update(dict.fromkeys(declared_stages(info.name), info.name))
     return declared
 
 
+def stage_flow(stage: str) -> Callable | None:
+    """The Prefect flow of ``stage`` (called with the parsed params, returns the manifest), importing only its
+    module; None for an unknown stage."""
+    module = stage_modules().get(stage)
+    return importlib.import_module(module).STAGES[stage] if module else None
+
+
 def stage_flows() -> dict[str, Callable]:
-    """Stage name → its Prefect flow (called with the parsed params, returns the manifest)."""
-    return {name: importlib.import_module(module).STAGES[name] for name, module in stage_modules().items()}
+    """Stage name → its Prefect flow, for every stage (imports every flow module)."""
+    return {name: stage_flow(name) for name in stage_modules()}
 
 
 def stage_code_files(stage: str) -> list[str]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 from stages.devices import auto_dtype, auto_precision
 from stages.errors import InputError
 from stages.files import file_digest
-from tasks.code import code_closure, code_digest
+from tasks.code import code_digest
 from tasks.store import Store, json_digest
 
 
@@ -71,10 +71,10 @@ class ItemStep:
         """Whether items with ``params`` are light (see ``light``)."""
         return self.light(params) if callable(self.light) else self.light
 
-    @property
-    def modules(self) -> tuple[str, ...]:
-        """Every module hashed into the key: the step's module and its project imports, transitively."""
-        return code_closure(self.run.__module__)
+    def code(self) -> str:
+        """Digest of the code in the key: the step's module and its project imports, transitively, and the
+        result libraries' versions (tasks.code)."""
+        return code_digest(self.run.__module__)
 
 
 def item_key(step: ItemStep, item: Item, params: dict, code: str | None = None) -> str:
@@ -91,7 +91,7 @@ def item_key(step: ItemStep, item: Item, params: dict, code: str | None = None) 
         if not Path(path).is_file():
             raise InputError(f"{item.id}: input {name!r} not found: {path}")
         inputs[name] = file_digest(path)
-    return json_digest({"step": step.name, "id": item.id, "code": code or code_digest(step.modules),
+    return json_digest({"step": step.name, "id": item.id, "code": code or step.code(),
                         "params": params, "values": item.values, "inputs": inputs})
 
 

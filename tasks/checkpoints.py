@@ -7,10 +7,10 @@ retraining re-keys the item; the step then loads the network through :func:`flow
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from stages.files import file_digest
+from stages.memo import loaded_once
 
 FILE_STEMS = {"flow_model": "g_flow", "frame_model": "g_frame"}
 """Input name → the stem of the checkpoint's files (``<stem>.safetensors``, ``<stem>.json``)."""
@@ -25,14 +25,14 @@ def checkpoint_inputs(name: str, folder: str | Path | None) -> dict[str, Path]:
     return {name: Path(folder) / f"{stem}.safetensors", f"{name}_config": Path(folder) / f"{stem}.json"}
 
 
-@lru_cache(maxsize=2)
+@loaded_once(maxsize=2)
 def _flow_predictor(folder: str, digest: str, device: str):
     from stages.learned.inference import FlowPredictor
 
     return FlowPredictor(folder, device)
 
 
-@lru_cache(maxsize=2)
+@loaded_once(maxsize=2)
 def _frame_model(folder: str, digest: str, device: str):
     from stages.learned.inference import load_frame_model
 

@@ -13,7 +13,6 @@ Per item (one twins folder: artistic.png, realistic.png, attention.npy, meta.jso
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from stages.masks.pictures import label_picture, overlay
 from stages.masks.segmenters import Segmenter, SegmenterOptions, create_segmenter, vocabulary_for
 from stages.masks.selection import MaskOptions, MaskResult, region_mask
 from stages.masks.training import SegmentTrainingOptions, train_segmenter
+from stages.memo import loaded_once
 from stages.options import check_keys, options_from, pick
 from tasks.batch import Item, ItemStep
 
@@ -35,7 +35,7 @@ def mask_options(section: dict | None) -> tuple[MaskOptions, SegmenterOptions]:
     return pick(MaskOptions, section), pick(SegmenterOptions, section)
 
 
-@functools.lru_cache(maxsize=2)
+@loaded_once(maxsize=2)
 def segmenter_for(options: SegmenterOptions) -> Segmenter:
     """The segmenter of ``options``, built once per process (each Ray worker keeps its own)."""
     return create_segmenter(options)

@@ -3,10 +3,11 @@
 Without ``PREFECT_API_URL``, Prefect starts a temporary server inside the process's first flow run, after
 importing its server code there, and only then does the run go on: ~10 s of a stage's start-up one after the
 other. :func:`prefect_api` instead starts ``prefect server start`` (loopback only, no UI) as a subprocess
-before anything heavy is imported, points ``PREFECT_API_URL`` at it, and :meth:`PrefectServer.wait` waits for
-its health check just before the first flow run; it is stopped when the block ends (a watchdog ends it if the
-process is killed, tasks.watchdog). A ``PREFECT_API_URL`` already set — the user's server, or the one
-``python -m tasks.prefect_server COMMAND`` shares with every stage of a ``dvc repro`` — is used as it is.
+before anything heavy is imported and points ``PREFECT_API_URL`` at it; a thread waits for its health check
+and warms it up meanwhile, and :meth:`PrefectServer.wait` joins that thread just before the first flow run.
+The server is stopped when the block ends (a watchdog ends it if the process is killed, tasks.watchdog). A
+``PREFECT_API_URL`` already set — the user's server, or the one ``python -m tasks.prefect_server COMMAND``
+shares with every stage of a ``dvc repro`` — is used as it is.
 
     python -m tasks.prefect_server dvc repro      # one server for every stage; stopped afterwards, always
 """
@@ -18,7 +19,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +35,12 @@ STOP_GRACE_S = 10.0
 
 class PrefectServer:
     """A ``prefect server start`` subprocess on a free loopback port; its output goes to ``server.log`` in
-    PREFECT_HOME."""
+    PREFECT_HOME. A thread of this process waits for it to come up and then warms it up (below), so that both
+    happen while the process imports its code."""
+
+    WARM_UP = (("GET", "/admin/version", None), ("POST", "/flow_runs/filter", b'{"limit": 1}'))
+    """Read-only requests a flow run's first ones pay ~0.25 s for when the server has not answered them yet
+    (the version check, the first query of its database)."""
 
     def __init__(self):
         with socket.socket() as probe:
@@ -45,22 +53,45 @@ class PrefectServer:
                 [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
                  "--no-ui", "--analytics-off"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        self._failure: ConnectionError | None = None
+        self._coming_up = threading.Thread(target=self._come_up, name="prefect-server-start", daemon=True)
+        self._coming_up.start()
 
-    def wait(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        """Return once the server answers its health check; ConnectionError (one line) when it exits or does not
-        answer within ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+    def wait(self) -> None:
+        """Return once the server answers (and is warmed up); ConnectionError (one line) when it exits or does
+        not answer within PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS."""
+        self._coming_up.join()
+        if self._failure is not None:
+            raise self._failure
+
+    def _come_up(self) -> None:
+        """Poll the health check until it answers, then send :data:`WARM_UP` (their answers do not matter)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._answers("GET", "/health", None):
             if self.process.poll() is not None:
-                raise ConnectionError(f"the Prefect server exited with status {self.process.returncode} "
-                                   f"(its output: {self.log})")
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise ConnectionError(f"the Prefect server did not answer within {timeout_s:g} s (its output: {self.log}; "
-                           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS sets the limit)")
+                self._failure = ConnectionError(f"the Prefect server exited with status {self.process.returncode} "
+                                                f"(its output: {self.log})")
+                return
+            if time.monotonic() > deadline:
+                self._failure = ConnectionError(
+                    f"the Prefect server did not answer within {START_TIMEOUT_S:g} s (its output: {self.log}; "
+                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS sets the limit)")
+                return
+            time.sleep(0.05)
+        for method, path, body in self.WARM_UP:
+            self._answers(method, path, body)
+
+    def _answers(self, method: str, path: str, body: bytes | None) -> bool:
+        """Whether the server answers the request (any HTTP status) within a second."""
+        request = urllib.request.Request(f"{self.api_url}{path}", data=body, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=1):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         """Stop the server (terminate, then kill after a grace period)."""
@@ -77,7 +108,7 @@ class ExternalServer:
     """The server at PREFECT_API_URL (someone else's to start and stop), or Prefect's own temporary one when
     Prefect was imported before a server could be named (its settings are read at import)."""
 
-    def wait(self, timeout_s: float = START_TIMEOUT_S) -> None:
+    def wait(self) -> None:
         """Nothing to wait for here: Prefect reports an unreachable server itself."""
 
 

@@ -18,9 +18,11 @@ import os
 import socket
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tasks.prefect_env  # noqa: F401  (must precede the first import of prefect)
 import pandas as pd
@@ -31,10 +33,13 @@ from tqdm import tqdm
 
 from stages.errors import InputError
 from stages.options import check_keys
+from stages.threads import available_cpus, use_cpu_share
 from tasks.batch import Item, ItemStep, item_key, resolved_settings
-from tasks.code import code_digest
-from tasks.executor import LocalExecutor, RayExecutor, make_executor
+from tasks.executor import LocalExecutor, make_executor
 from tasks.store import Store
+
+if TYPE_CHECKING:
+    from tasks.ray_executor import RayExecutor
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,6 @@ class RunOptions:
 
 _executors: dict[str, LocalExecutor | RayExecutor] = {}
 _executors_lock = threading.Lock()
-_local_lock = threading.Lock()
 IN_PROCESS = LocalExecutor()
 
 
@@ -88,14 +92,17 @@ def item_record(step: ItemStep, item: Item, params: dict, key: str, store_root: 
     """The item's record, from the store or computed on ``executor`` (failures are records too, retried up to
     ``retries`` times)."""
     for _attempt in range(retries + 1):
-        if isinstance(executor, LocalExecutor):
-            with _local_lock:
-                record = executor.run(step, item, params, key, store_root)
-        else:
-            record = executor.run(step, item, params, key, store_root)
+        record = executor.run(step, item, params, key, store_root)
         if record["status"] != "failed":
             break
     return record
+
+
+def items_at_once(step: ItemStep, params: dict) -> int:
+    """How many items of ``step`` run at once in this process: a light step's items one per CPU share of a
+    Ray worker (``step.num_cpus``) of the CPUs this process may use (stages.threads), as Ray would run them;
+    anything else one at a time (its models are neither copied nor shared between threads)."""
+    return max(1, int(available_cpus() // step.num_cpus)) if step.is_light(params) else 1
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -108,19 +115,28 @@ def process_item(step: ItemStep, item: Item, params: dict, key: str, store_root:
 @task(cache_policy=NO_CACHE, persist_result=False)
 def process_items(step: ItemStep, keyed: list[tuple[Item, str]], params: dict, store_root: str,
                   executor: LocalExecutor, retries: int) -> list[dict]:
-    """Prefect task: the records of items run in this process, one after another (as they would run anyway:
-    one Prefect task run per item would add ~60 ms of bookkeeping to each), with a progress bar."""
-    return [item_record(step, item, params, key, store_root, executor, retries)
-            for item, key in tqdm(keyed, desc=step.name, unit="item")]
+    """Prefect task: the records of items run in this process (one Prefect task run per item would add ~60 ms
+    of bookkeeping to each), :func:`items_at_once` at a time in threads, each on the thread policy's share of
+    one worker (stages.threads: one torch thread, ``step.num_cpus`` frames at once), with a progress bar."""
+    workers = items_at_once(step, params)
+    if workers > 1:
+        use_cpu_share(step.num_cpus)
+    record = lambda pair: item_record(step, pair[0], params, pair[1], store_root, executor, retries)
+    threads = ThreadPoolExecutor(workers, thread_name_prefix=step.name)
+    try:
+        return list(tqdm(threads.map(record, keyed), total=len(keyed), desc=step.name, unit="item"))
+    finally:  # interrupted: the items not started yet are dropped, not run first
+        threads.shutdown(cancel_futures=True)
 
 
 def run_stage(step: ItemStep, items: list[Item], params: dict, out_dir: str | Path, run: dict) -> pd.DataFrame:
     """Run ``step`` over ``items`` inside a Prefect flow → the manifest (also written as manifest.parquet).
 
     ``params``: the stage's settings; ``auto`` devices and dtypes are resolved for the executor first, so keys
-    name what really runs (:func:`executor_of` picks it). ``run``: the ``run`` section (executor, store, retries). Each item's files are
-    materialised under ``out_dir/<item id>/``; the run log gets one line per item, and ``manifest.attrs["run"]``
-    counts this run's items computed (ok), found in the store (cached) and failed.
+    name what really runs (:func:`executor_of` picks it). ``run``: the ``run`` section (executor, store,
+    retries). Each item's files are materialised under ``out_dir/<item id>/``; the run log gets one line per
+    item, and ``manifest.attrs["run"]`` counts this run's items computed (ok), found in the store (cached) and
+    failed.
     """
     check_keys(run, "run", RunOptions)
     out_dir = Path(out_dir)
@@ -132,7 +148,7 @@ def run_stage(step: ItemStep, items: list[Item], params: dict, out_dir: str | Pa
     duplicated = sorted(item_id for item_id, count in Counter(item.id for item in items).items() if count > 1)
     if duplicated:
         raise InputError(f"{step.name}: item ids must be unique; repeated: {', '.join(duplicated[:5])}")
-    rows, runs, keyed, code = [], [], [], code_digest(step.modules)
+    rows, runs, keyed, code = [], [], [], step.code()
     for item in items:
         try:
             keyed.append((item, item_key(step, item, params, code)))

@@ -16,7 +16,6 @@ generate --image``), plus ``reconstruction.png``.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import platform
 from pathlib import Path
@@ -27,6 +26,7 @@ from stages.diffusion.attention import AttentionOptions, attention_picture
 from stages.diffusion.inversion import RECONSTRUCTION_GUIDANCE, InversionOptions, invert_twins, resize_picture
 from stages.errors import InputError
 from stages.images import save_png
+from stages.memo import loaded_once
 from stages.diffusion.models import (PROCEDURAL_PROFILE, DiffusionModels, ModelOptions, default_geometry,
                                      load_models)
 from stages.diffusion.procedural import ProceduralOptions, ProceduralTwins, procedural_twins
@@ -66,7 +66,7 @@ def inversion_options(params: dict) -> InversionOptions:
     return options_from(InversionOptions, params.get("inversion"), "inversion")
 
 
-@functools.lru_cache(maxsize=2)
+@loaded_once(maxsize=2)
 def models_for(options: ModelOptions) -> DiffusionModels:
     """The models of ``options``, loaded once per process (each Ray worker keeps its own)."""
     return load_models(options)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE))
 from actor_steps import MODEL_STEP  # noqa: E402
 from stages.errors import InputError  # noqa: E402
 from tasks.batch import Item, ItemStep, item_key  # noqa: E402
-from tasks.executor import RayExecutor, actor_count, actor_resources  # noqa: E402
+from tasks.ray_executor import RayExecutor, actor_count, actor_resources  # noqa: E402
 
 
 def expected_y(x: float) -> np.ndarray:

@@ -114,10 +114,20 @@ def test_dvc_repro_runs_then_does_nothing_then_reruns_only_animate(tmp_path):
 def test_dvc_stages_are_the_declared_stages_with_generated_code_deps():
     """One source of truth: dvc.yaml's code deps are what the stages' flow modules import (python -m
     flows.pipeline rewrites them), so DVC never calls a stage up to date while its items' keys changed."""
+    import importlib
+    import pkgutil
+
+    import flows
     from flows.pipeline import stage_modules, with_generated_deps
 
     text = (ROOT / "dvc.yaml").read_text()
     assert text == with_generated_deps(text), "run `python -m flows.pipeline` to regenerate dvc.yaml's deps"
     stages = yaml.safe_load(text)["stages"]
     assert set(stages) == set(stage_modules())
+    # The tables read from the sources are the ones the modules build when imported.
+    imported = {}
+    for info in pkgutil.iter_modules(flows.__path__, "flows."):
+        if not info.ispkg and info.name != "flows.pipeline":
+            imported.update(dict.fromkeys(getattr(importlib.import_module(info.name), "STAGES", {}), info.name))
+    assert imported == stage_modules()
     assert all(stage["cmd"] == f"cinemagraph pipeline {name}" for name, stage in stages.items())

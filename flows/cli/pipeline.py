@@ -19,24 +19,26 @@ def run(args: argparse.Namespace) -> int:
     """Run the stage; failed items are printed and recorded in the manifest while the rest complete.
 
     The Prefect server (unless PREFECT_API_URL names one) starts first and comes up while the stage's code is
-    imported. Exit 0 unless every item failed (then something systemic is wrong and DVC must not record the
+    imported and read. Exit 0 unless every item failed (then something systemic is wrong and DVC must not record the
     stage).
     """
     from tasks.prefect_env import without_heartbeats
     from tasks.prefect_server import prefect_api
 
     with prefect_api() as server:
-        from flows.pipeline import stage_flows
+        from flows.pipeline import stage_flow, stage_modules
         from stages.errors import InputError
         from stages.values import shorten
+        from tasks.code import code_closure
 
-        flows = stage_flows()
-        if args.stage not in flows:
-            raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(sorted(flows))}")
+        stage = stage_flow(args.stage)
+        if stage is None:
+            raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(sorted(stage_modules()))}")
         params = load_params(args.params)
+        code_closure(stage_modules()[args.stage])  # read now (memoised) for the items' keys: the server is not up yet
         server.wait()
         with without_heartbeats():
-            manifest = flows[args.stage](params)
+            manifest = stage(params)
     failed = manifest[manifest.status == "failed"]
     for row in failed.itertuples():
         print(f"{args.stage}: {row.id} failed: {row.error}")

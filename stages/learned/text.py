@@ -15,11 +15,11 @@ caption that a small, briefly trained G_flow cannot learn from a randomly initia
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 import torch
 
 from stages.errors import InputError
+from stages.memo import loaded_once
 from stages.text.directions import angle_to_vector, parse_direction
 from stages.diffusion.models import RANDOM_PROFILES, REAL_MODELS, build_random, locate_weights, missing_weights_message
 
@@ -59,7 +59,7 @@ def _encoder(options: TextEncoderOptions) -> tuple[object, torch.nn.Module]:
     return _load_encoder(options.profile, options.local_dir, options.init_seed)
 
 
-@lru_cache(maxsize=2)
+@loaded_once(maxsize=2)
 def _load_encoder(profile: str, local_dir: str | None, init_seed: int) -> tuple[object, torch.nn.Module]:
     options = TextEncoderOptions(profile, local_dir, init_seed)
     if options.profile in RANDOM_PROFILES:

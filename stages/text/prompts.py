@@ -51,10 +51,10 @@ import html
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 
 from stages.text.directions import Direction, parse_direction
 from stages.errors import InputError
+from stages.memo import loaded_once
 
 TWIN_SUFFIX = "nature, bright, realistic, photography, 4k, 8k"
 MAX_PROMPT_CHARS = 1000
@@ -243,7 +243,7 @@ Token = tuple[str, str]
 """A word and its Penn Treebank tag."""
 
 
-@lru_cache(maxsize=1)
+@loaded_once(maxsize=1)
 def _tagger():
     """NLTK's averaged-perceptron English tagger, loaded once from the offline data."""
     from nltk.tag.perceptron import PerceptronTagger
