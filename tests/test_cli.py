@@ -77,3 +77,19 @@ def test_bad_input_gets_a_clear_message_not_a_traceback(picture, capsys, change,
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+
+
+def test_the_executable_exits_with_the_commands_status(tmp_path):
+    """``cinemagraph`` (flows.cli.program) exits with main's status: 0, 2 for a user error (one line)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = lambda *argv: subprocess.run([sys.executable, "-c", "from flows.cli import program; program()", *argv],
+                                       cwd=tmp_path, env={"PYTHONPATH": str(root), "PATH": ""},
+                                       capture_output=True, text=True, timeout=120)
+    shown = run("--help")
+    assert shown.returncode == 0 and "animate" in shown.stdout
+    refused = run("animate", str(tmp_path / "none.png"), "--mask", str(tmp_path / "none.png"))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
