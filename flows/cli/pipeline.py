@@ -19,8 +19,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the stage; failed items are printed and recorded in the manifest while the rest complete.
 
     The Prefect server (unless PREFECT_API_URL names one) starts first and comes up while the stage's code is
-    imported and read. Exit 0 unless every item failed (then something systemic is wrong and DVC must not record the
-    stage).
+    imported, and read for its items' keys. Exit 0 unless every item failed (then something systemic is wrong
+    and DVC must not record the stage).
     """
     from tasks.prefect_env import without_heartbeats
     from tasks.prefect_server import prefect_api
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         if stage is None:
             raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(sorted(stage_modules()))}")
         params = load_params(args.params)
-        code_closure(stage_modules()[args.stage])  # read now (memoised) for the items' keys: the server is not up yet
+        code_closure(stage_modules()[args.stage])  # memoised for the items' keys while the server comes up
         server.wait()
         with without_heartbeats():
             manifest = stage(params)
