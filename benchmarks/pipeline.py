@@ -114,12 +114,9 @@ def phase_flows(settings: dict) -> dict:
 
     with prefect_api() as server:
         params = dag_params()
-        from flows.pipeline import stage_flow, stage_modules
-        from tasks.code import code_closure
+        from flows.pipeline import stage_flow
 
-        flows = {stage: stage_flow(stage) for stage in DAG}
-        for stage in DAG:
-            code_closure(stage_modules()[stage])  # as `cinemagraph pipeline STAGE` does while the server starts
+        flows = {stage: stage_flow(stage) for stage in DAG}  # as `cinemagraph pipeline STAGE` prepares one
         imported = time.perf_counter()
         server.wait()
         ready = time.perf_counter()

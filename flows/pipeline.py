@@ -16,7 +16,7 @@ import pkgutil
 from typing import Callable
 
 import flows
-from tasks.code import closure_files, module_path
+from tasks.code import closure_files, code_closure, module_path
 
 RUNNER_FILES = ("flows/cli/__init__.py", "flows/cli/pipeline.py", "flows/params.py", "flows/pipeline.py")
 """What runs every stage — the command, the params reader and this registry — and shapes no result itself:
@@ -43,9 +43,13 @@ def stage_modules() -> dict[str, str]:
 
 def stage_flow(stage: str) -> Callable | None:
     """The Prefect flow of ``stage`` (called with the parsed params, returns the manifest), importing only its
-    module; None for an unknown stage."""
+    module and reading the code its items' keys digest (memoised by tasks.code: ``cinemagraph pipeline``
+    does both while its Prefect server comes up); None for an unknown stage."""
     module = stage_modules().get(stage)
-    return importlib.import_module(module).STAGES[stage] if module else None
+    if module is None:
+        return None
+    code_closure(module)
+    return importlib.import_module(module).STAGES[stage]
 
 
 def stage_flows() -> dict[str, Callable]:

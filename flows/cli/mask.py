@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--region", help="the region to segment (default: the region in meta.json)")
     parser.add_argument("--clusters", type=int, help="number of clusters (default: 10 k-means, 5 spectral)")
     parser.add_argument("--method", choices=("kmeans", "spectral"), help="clustering method (default kmeans)")
-    parser.add_argument("--erode", type=int, help="side of the erosion kernel in pixels (default: 5 at 512², scaled with the image; 0 = none)")
+    parser.add_argument("--erode", type=int,
+                        help="side of the erosion kernel in pixels (default: 5 at 512², scaled with the image; 0 = none)")
     parser.add_argument("--params", type=Path, help="parameters file (default: params.yaml here if present)")
     parser.set_defaults(handler=run)
 

@@ -29,13 +29,11 @@ def run(args: argparse.Namespace) -> int:
         from flows.pipeline import stage_flow, stage_modules
         from stages.errors import InputError
         from stages.values import shorten
-        from tasks.code import code_closure
 
         stage = stage_flow(args.stage)
         if stage is None:
             raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(sorted(stage_modules()))}")
         params = load_params(args.params)
-        code_closure(stage_modules()[args.stage])  # memoised for the items' keys while the server comes up
         server.wait()
         with without_heartbeats():
             manifest = stage(params)

@@ -160,8 +160,8 @@ def selected_classes(parts: np.ndarray, records: list[dict], segmentation: Segme
                      ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """The class map int32 (H, W) of the kept parts (their records' classes), plus the segmentation's own
     pixels and classes inside the parts it covers at least ``boundary_overlap``; −1 elsewhere. Returns it
-    with the class names it indexes and the pixels that are unsure, bool (H, W): those added from the
-    segmentation further than one Ā cell from a kept part (a far-off segmentation error looks like them)."""
+    with the class names it indexes and the pixels that are unsure, bool (H, W): every pixel those boundary
+    parts added (a segmentation error inside one looks like them)."""
     size = segmentation.labels.shape
     part_pixels = upsample_nearest(parts, size)
     kept = {record["part"]: record["class"] for record in records if record["kept"]}
@@ -173,8 +173,6 @@ def selected_classes(parts: np.ndarray, records: list[dict], segmentation: Segme
     classes = np.full(size, -1, np.int32)
     for part, name in kept.items():
         classes[part_pixels == part] = names.index(name)
-    cell = max(size[0] // parts.shape[0], size[1] // parts.shape[1])  # an Ā cell's side, pixels
-    near_kept = cv2.dilate((classes >= 0).astype(np.uint8), np.ones((2 * cell + 1,) * 2, np.uint8)).astype(bool)
     lookup = np.array([names.index(name) if name in names else -1 for name in segmentation.classes], np.int32)
     classes[mixed_pixels] = lookup[segmentation.labels[mixed_pixels]]
     return classes, names, mixed_pixels

@@ -47,11 +47,11 @@ def _accumulate(points: torch.Tensor, payload: torch.Tensor, height: int, width:
     """Σ over ``directions`` (displacement (K, 2), share) of share · ``payload`` (K, 4) splatted bilinearly
     at ``points`` (K, 2) + displacement → the channels-last accumulator ((H + 4)·(W + 4), 4) float32."""
     accumulator = np.zeros(((height + 2 * SPLAT_PAD) * (width + 2 * SPLAT_PAD), 4), np.float32)
-    rows = np.ascontiguousarray(payload.numpy())
+    rows, starts = np.ascontiguousarray(payload.numpy()), np.ascontiguousarray(points.numpy())
     for displacement, share in directions:
         if share > 0:
-            _splat_into(accumulator, np.ascontiguousarray(points.numpy()),
-                        np.ascontiguousarray(displacement.numpy()), rows, np.float32(share), height, width)
+            _splat_into(accumulator, starts, np.ascontiguousarray(displacement.numpy()), rows, np.float32(share),
+                        height, width)
     return accumulator
 
 
@@ -118,8 +118,9 @@ def normalised_splat(points: torch.Tensor, payload: torch.Tensor, height: int, w
                      directions: list[tuple[torch.Tensor, float]], static: torch.Tensor,
                      outside: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax-splat ``payload`` (K, 4: w·rgb, w) at ``points`` (K, 2) moved by each of ``directions``
-    (displacement (K, 2), share; bilinear, points off the image dropped) and normalise → colour (3, H, W) float32 (``static`` (3, H, W) where ``outside`` (H, W) bool) and known
-    (H, W) bool (weight > 1e-6 or outside)."""
+    (displacement (K, 2), share; bilinear, points off the image dropped) and normalise → colour (3, H, W)
+    float32 (``static`` (3, H, W) where ``outside`` (H, W) bool) and known (H, W) bool (weight > 1e-6 or
+    outside)."""
     accumulator = _accumulate(points, payload, height, width, directions)
     colour, known = torch.empty(3, height, width), torch.empty(height, width, dtype=torch.bool)
     _normalise(accumulator, static.numpy(), outside.numpy(), height, width, colour.numpy(), known.numpy())
