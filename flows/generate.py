@@ -18,11 +18,13 @@ from prefect import flow
 
 from tasks.batch import Item
 from tasks.checkpoints import checkpoint_inputs
-from tasks.gallery import RUNNER
-from tasks.generate import FLOW, GALLERY_STYLE, VIDEO, VIDEO_STEM, flow_options, gallery_card, text_path_metrics, \
-    video_options
+from stages.motion.render import VIDEO_STEM
+from stages.settings import flow_options, video_options
+from tasks.gallery import GALLERY_STYLE, RUNNER, gallery_card
+from tasks.generate import FLOW, VIDEO
 from tasks.prefect_task import run_stage
 from tasks.prompt_list import prompt_items
+from tasks.truth import text_path_metrics
 
 UPSTREAM = ("rewrite", "twins", "mask", "flow", "video")
 """The stages a prompt passes through, in order (data/<stage>/manifest.parquet)."""

@@ -25,3 +25,11 @@ def load_params(path: str | Path = "params.yaml") -> dict:
         raise InputError(f"{path} must hold sections of settings (name: {{key: value}}), as params.yaml does")
     return {name: check_section(section, name, PARAMS[name]) if name in PARAMS else section
             for name, section in params.items()}
+
+
+def read_params(path: Path | None) -> dict:
+    """The parameters a one-item command uses: ``path``, else params.yaml here when present, else none (every
+    section its code defaults, which are the offline default)."""
+    if path is None and not Path("params.yaml").is_file():
+        return {}
+    return load_params(path or "params.yaml") or {}

@@ -149,3 +149,9 @@ def to_uint8(tensor: "torch.Tensor") -> np.ndarray:
     if tensor.ndim == 4:
         tensor = tensor[0]
     return tensor.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks of one shape (1.0 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0

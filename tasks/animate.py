@@ -15,7 +15,8 @@ from stages.images import load_mask, load_rgb
 from stages.evaluation.video_metrics import psnr
 from stages.video import read_video, write_npz
 from tasks.batch import Item, ItemStep
-from tasks.checkpoints import checkpoint_inputs, flow_predictor, frame_model
+from stages.learned.loading import flow_predictor, frame_model
+from tasks.checkpoints import checkpoint_inputs
 
 
 def loop_metrics(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, image: np.ndarray) -> dict:

@@ -22,23 +22,13 @@ from stages.errors import InputError
 from stages.images import load_rgb, save_png
 from stages.masks.clustering import grid_for
 from stages.masks.pictures import label_picture, overlay
-from stages.masks.segmenters import Segmenter, SegmenterOptions, create_segmenter, vocabulary_for
-from stages.masks.selection import MaskOptions, MaskResult, region_mask
+from stages.masks.segmenters import SegmenterOptions, vocabulary_for
+from stages.masks.selection import MaskOptions, MaskResult
 from stages.masks.training import SegmentTrainingOptions, train_segmenter
-from stages.memo import loaded_once
-from stages.options import check_keys, options_from, pick
+from stages.options import options_from
+from stages.pipeline import CinemagraphPipeline
+from stages.settings import mask_options
 from tasks.batch import Item, ItemStep
-
-def mask_options(section: dict | None) -> tuple[MaskOptions, SegmenterOptions]:
-    """The selection and segmenter options of params.yaml ``mask`` (every key checked)."""
-    check_keys(section, "mask", MaskOptions, SegmenterOptions)
-    return pick(MaskOptions, section), pick(SegmenterOptions, section)
-
-
-@loaded_once(maxsize=2)
-def segmenter_for(options: SegmenterOptions) -> Segmenter:
-    """The segmenter of ``options``, built once per process (each Ray worker keeps its own)."""
-    return create_segmenter(options)
 
 
 def output_paths(mask_path: Path) -> dict[str, Path]:
@@ -63,16 +53,16 @@ def make_mask(attention_path: Path, image_path: Path, region: str, section: dict
     clashing = [str(p) for p in paths.values() if p.resolve() in inputs]
     if clashing:
         raise InputError(f"the output {clashing[0]} would overwrite an input: choose another -o")
-    options, segmenter_options = mask_options(section)
+    pipeline = CinemagraphPipeline.from_params({"mask": section})
     image = load_rgb(image_path)
     artistic = load_rgb(artistic_path) if artistic_path is not None else image
     if artistic.shape != image.shape:
         raise InputError(f"{artistic_path} and {image_path} must have the same size (they are twins)")
     attention = load_attention(attention_path)
     grid = tuple(grid) if grid is not None else grid_for(attention.shape[0], image.shape[:2])
-    vocabulary = vocabulary_for(region)
-    result = region_mask(attention, grid, image, segmenter_for(segmenter_options), vocabulary, options, artistic)
-    record = mask_record(result, grid, image.shape[:2], vocabulary, options, segmenter_options)
+    result = pipeline.make_mask(attention, grid, image, artistic, region)
+    record = mask_record(result, grid, image.shape[:2], vocabulary_for(region), pipeline.settings.mask,
+                         pipeline.settings.segmenter)
     write_outputs(result, artistic, record, paths)
     return record
 

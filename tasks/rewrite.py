@@ -6,21 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stages.options import options_from
-from stages.text.prompts import Rewrite, RewriteOptions, rewrite_prompt
+from stages.pipeline import CinemagraphPipeline
+from stages.text.prompts import Rewrite
 from tasks.batch import Item, ItemStep
 
 
-def rewrite_options(section: dict) -> RewriteOptions:
-    """RewriteOptions from the ``rewrite`` section (its ``prompts`` entry names the batch file)."""
-    return options_from(RewriteOptions, section, "rewrite", batch_keys=("prompts",))
-
-
 def rewrite_item(item: Item, params: dict, out_dir: Path) -> dict:
-    """Rewrite one prompt → rewrite.json."""
+    """Rewrite one prompt (``params``: the ``rewrite`` section) → rewrite.json."""
     values = item.values
-    rewrite = rewrite_prompt(values.get("prompt", ""), values.get("region") or None,
-                             values.get("direction") or None, rewrite_options(params))
+    pipeline = CinemagraphPipeline.from_params({"rewrite": params})
+    rewrite = pipeline.rewrite(values.get("prompt", ""), values.get("region"), values.get("direction"))
     (out_dir / "rewrite.json").write_text(json.dumps(rewrite.to_dict(), indent=2))
     return {"twin_prompt": rewrite.twin_prompt, "region": rewrite.region, "direction": rewrite.direction or "",
             "corrections": "; ".join(rewrite.notes)}

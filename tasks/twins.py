@@ -9,8 +9,9 @@ Per item (one prompt, after tasks.rewrite):
 - attention → ``attention.png`` (Ā's rows on their first 3 principal components as RGB) and
   ``attention.json`` (grid, row-sum error, mean row entropy).
 
-:func:`make_inverted_twins` writes the same files for a user's picture (DDIM inversion, ``cinemagraph
-generate --image``), plus ``reconstruction.png``.
+:func:`write_picture_twins` writes the same files for a user's picture (``cinemagraph generate --image``),
+plus ``reconstruction.png`` after DDIM inversion. The twins themselves come from the pipeline
+(``stages.pipeline``); this module turns them into files.
 """
 
 from __future__ import annotations
@@ -22,66 +23,27 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.diffusion.attention import AttentionOptions, attention_picture
-from stages.diffusion.inversion import RECONSTRUCTION_GUIDANCE, InversionOptions, invert_twins, resize_picture
+from stages.diffusion.attention import attention_picture
+from stages.diffusion.inversion import RECONSTRUCTION_GUIDANCE
+from stages.diffusion.models import PROCEDURAL_PROFILE, ModelOptions
 from stages.errors import InputError
 from stages.images import save_png
-from stages.memo import loaded_once
-from stages.diffusion.models import (PROCEDURAL_PROFILE, DiffusionModels, ModelOptions, default_geometry,
-                                     load_models)
-from stages.diffusion.procedural import ProceduralOptions, ProceduralTwins, procedural_twins
-from stages.options import options_from
+from stages.pipeline import CinemagraphPipeline, PictureTwins
+from stages.settings import PipelineSettings
 from stages.text.prompts import Rewrite
-from stages.diffusion.twins import TwinOptions, TwinResult, check_size, generate_twins
 from tasks.batch import Item, ItemStep
 from tasks.rewrite import read_rewrite
 
-def model_options(params: dict) -> ModelOptions:
-    """ModelOptions from ``params["models"]``."""
-    return options_from(ModelOptions, params.get("models"), "models")
 
-
-def twin_options(params: dict) -> TwinOptions:
-    """TwinOptions from ``params["twins"]``; ``auto`` height/width/steps take the profile's defaults."""
-    section = {key: value for key, value in (params.get("twins") or {}).items() if key != "procedural"}
-    defaults = default_geometry(model_options(params).profile)
-    for key, value in defaults.items():
-        if section.get(key, "auto") == "auto":
-            section[key] = value
-    return options_from(TwinOptions, section, "twins", batch_keys=("seed",))
-
-
-def procedural_options(params: dict) -> ProceduralOptions:
-    """ProceduralOptions from ``params["twins"]["procedural"]``."""
-    return options_from(ProceduralOptions, (params.get("twins") or {}).get("procedural"), "twins.procedural")
-
-
-def attention_options(params: dict) -> AttentionOptions:
-    """AttentionOptions from ``params["attention"]``."""
-    return options_from(AttentionOptions, params.get("attention"), "attention")
-
-
-def inversion_options(params: dict) -> InversionOptions:
-    """InversionOptions from ``params["inversion"]``."""
-    return options_from(InversionOptions, params.get("inversion"), "inversion")
-
-
-@loaded_once(maxsize=2)
-def models_for(options: ModelOptions) -> DiffusionModels:
-    """The models of ``options``, loaded once per process (each Ray worker keeps its own)."""
-    return load_models(options)
-
-
-def twin_meta(rewrite: Rewrite, seed: int, params: dict, result: TwinResult | ProceduralTwins, model: dict,
-              versions: dict) -> dict:
+def twin_meta(rewrite: Rewrite, seed: int, settings: PipelineSettings, result, model: dict, versions: dict) -> dict:
     """Everything needed to reproduce and read one pair of twins (meta.json); ``model`` says what the
     profile resolved to (profile, device, dtype), ``versions`` the libraries that made the pictures."""
     return {
         "prompt": rewrite.prompt, "twin_prompt": rewrite.twin_prompt, "region": rewrite.region,
         "direction": rewrite.direction, "direction_range": rewrite.direction_range, "nouns": rewrite.nouns,
         "corrections": rewrite.notes, "seed": seed,
-        "model": {**dataclasses.asdict(model_options(params)), **model},  # the settings, then what they resolved to
-        "twins": dataclasses.asdict(twin_options(params)), "attention": dataclasses.asdict(attention_options(params)),
+        "model": {**dataclasses.asdict(settings.models), **model},  # the settings, then what they resolved to
+        "twins": dataclasses.asdict(settings.twins), "attention": dataclasses.asdict(settings.attention),
         "attention_grid": list(result.attention_grid), "attention_maps_averaged": result.attention_maps,
         "timesteps": list(result.timesteps),
         "feature_bytes_written": result.feature_bytes,
@@ -90,9 +52,9 @@ def twin_meta(rewrite: Rewrite, seed: int, params: dict, result: TwinResult | Pr
     }
 
 
-def resolved_model(models: DiffusionModels) -> tuple[dict, dict]:
-    """What a diffusion profile resolved to (profile, device, dtype) and the versions of the libraries that ran
-    it, for :func:`twin_meta`."""
+def resolved_model(models) -> tuple[dict, dict]:
+    """What a diffusion profile (DiffusionModels) resolved to (profile, device, dtype) and the versions of the
+    libraries that ran it, for :func:`twin_meta`."""
     import diffusers
     import torch
 
@@ -100,55 +62,58 @@ def resolved_model(models: DiffusionModels) -> tuple[dict, dict]:
             {"torch": torch.__version__, "diffusers": diffusers.__version__})
 
 
-def make_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Path) -> tuple[TwinResult | ProceduralTwins, dict]:
-    """Generate the twins of a rewritten prompt and write artistic.png, realistic.png, attention.npy and
-    meta.json into ``out_dir`` (procedural profile: and the truth files); returns the result and the meta."""
-    if model_options(params).profile == PROCEDURAL_PROFILE:
-        return make_procedural_twins(rewrite, seed, params, out_dir)
-    models = models_for(model_options(params))
-    result = generate_twins(models, rewrite.prompt, rewrite.twin_prompt, seed, twin_options(params),
-                            attention_options(params))
+def make_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Path) -> tuple[object, dict]:
+    """The pipeline's twins of a rewritten prompt, written by :func:`write_twins`; returns them and the meta."""
+    pipeline = CinemagraphPipeline.from_params(params)
+    result = pipeline.make_twins(rewrite, seed)
+    return result, write_twins(result, rewrite, seed, pipeline, out_dir)
+
+
+def write_twins(result, rewrite: Rewrite, seed: int, pipeline: CinemagraphPipeline, out_dir: Path) -> dict:
+    """artistic.png, realistic.png, attention.npy and meta.json of twins ``result`` into ``out_dir`` (procedural
+    profile: and the truth files) → the meta."""
     write_pair(result, out_dir)
-    meta = twin_meta(rewrite, seed, params, result, *resolved_model(models))
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-    return result, meta
-
-
-def make_inverted_twins(picture: np.ndarray, name: str, rewrite: Rewrite, seed: int, params: dict,
-                        out_dir: Path) -> dict:
-    """The twins of a user's picture (uint8 (H, W, 3), file ``name``) by DDIM inversion on a diffusion profile:
-    artistic.png = the picture unchanged, realistic.png = the twin resized to the picture, reconstruction.png =
-    the artistic pass at the twins' size (for inspection), attention.npy and meta.json → the meta."""
-    models = models_for(model_options(params))
-    options, inversion = twin_options(params), inversion_options(params)
-    result = invert_twins(models, picture, rewrite.prompt, rewrite.twin_prompt, options, attention_options(params),
-                          inversion)
-    twins = result.twins
-    height, width = picture.shape[:2]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_png(out_dir / "artistic.png", picture)
-    save_png(out_dir / "realistic.png", resize_picture(twins.realistic, height, width))
-    save_png(out_dir / "reconstruction.png", twins.artistic)
-    np.save(out_dir / "attention.npy", twins.attention)
-    meta = twin_meta(rewrite, seed, params, twins, *resolved_model(models))
-    meta["twin_source"] = "ddim-inversion"
-    meta["image"] = {"name": name, "height": height, "width": width}
-    meta["inversion"] = {**dataclasses.asdict(inversion), "timesteps": result.timesteps,
-                         "guidance": RECONSTRUCTION_GUIDANCE,
-                         "reconstruction_error": round(result.reconstruction_error, 4)}
-    meta["files"]["reconstruction"] = "reconstruction.png"
+    if pipeline.settings.models.profile == PROCEDURAL_PROFILE:
+        meta = procedural_meta(rewrite, seed, pipeline.settings, result, out_dir)
+    else:
+        meta = twin_meta(rewrite, seed, pipeline.settings, result, *resolved_model(pipeline.twin_maker.models))
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
     return meta
 
 
-def make_procedural_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Path) -> tuple[ProceduralTwins, dict]:
-    """The procedural profile's make_twins: the pair, Ā, meta.json and the truth files."""
+def write_picture_twins(twins: PictureTwins, name: str, rewrite: Rewrite, seed: int, pipeline: CinemagraphPipeline,
+                        out_dir: Path) -> dict:
+    """The files of a user's picture's twins (file ``name``) → the twins' meta: artistic.png, realistic.png,
+    attention.npy and meta.json; after DDIM inversion also reconstruction.png (the artistic pass at the
+    twins' size, for inspection)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_png(out_dir / "artistic.png", twins.artistic)
+    save_png(out_dir / "realistic.png", twins.realistic)
+    np.save(out_dir / "attention.npy", twins.attention)
+    if twins.inverted is None:
+        meta = {"prompt": rewrite.prompt, "twin_prompt": rewrite.twin_prompt, "region": rewrite.region,
+                "direction": rewrite.direction, "seed": seed, "attention_grid": list(twins.attention_grid),
+                "twin_source": twins.source,
+                "model": {"profile": "the picture is its own twin (Ā from its own features)"}}
+    else:
+        inverted = twins.inverted
+        save_png(out_dir / "reconstruction.png", inverted.twins.artistic)
+        height, width = twins.artistic.shape[:2]
+        meta = twin_meta(rewrite, seed, pipeline.settings, inverted.twins, *resolved_model(pipeline.twin_maker.models))
+        meta["twin_source"] = twins.source
+        meta["image"] = {"name": name, "height": height, "width": width}
+        meta["inversion"] = {**dataclasses.asdict(pipeline.settings.inversion), "timesteps": inverted.timesteps,
+                             "guidance": RECONSTRUCTION_GUIDANCE,
+                             "reconstruction_error": round(inverted.reconstruction_error, 4)}
+        meta["files"]["reconstruction"] = "reconstruction.png"
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def procedural_meta(rewrite: Rewrite, seed: int, settings: PipelineSettings, result, out_dir: Path) -> dict:
+    """The procedural pair's meta.json record, after writing the truth files of its artistic image."""
     import cv2
 
-    options, world = twin_options(params), procedural_options(params)
-    check_size(options.height, options.width)
-    result = procedural_twins(rewrite, seed, options.height, options.width, world)
-    write_pair(result, out_dir)
     truth = {"mask": "truth_mask.png", "flow": "truth_flow.npy", "classes": {}}
     save_png(out_dir / truth["mask"], (result.truth_labels > 0).astype(np.uint8) * 255)
     for name, mask in result.truth_masks().items():
@@ -156,7 +121,8 @@ def make_procedural_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Pa
         save_png(out_dir / truth["classes"][name], mask.astype(np.uint8) * 255)
     np.save(out_dir / truth["flow"], result.truth_flow)
     model = {"profile": PROCEDURAL_PROFILE, "device": "cpu", "dtype": "float32"}
-    meta = twin_meta(rewrite, seed, params, result, model, {"numpy": np.__version__, "opencv": cv2.__version__})
+    meta = twin_meta(rewrite, seed, settings, result, model, {"numpy": np.__version__, "opencv": cv2.__version__})
+    world = settings.procedural
     meta["procedural"] = {
         **dataclasses.asdict(world), "kinds": [region.name for region in result.scene.regions],
         "regions": [{"name": region.name, "velocity": list(region.velocity), "angle_degrees": round(region.angle, 3)}
@@ -164,12 +130,11 @@ def make_procedural_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Pa
         "direction_angle": result.angle, "caption": result.scene.caption, "style": result.style.to_dict(),
         "warp": {"amplitude_px": world.warp_px, "seed": result.warp_seed}}
     meta["truth"] = truth
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-    return result, meta
+    return meta
 
 
-def write_pair(result: TwinResult | ProceduralTwins, out_dir: Path) -> None:
-    """artistic.png, realistic.png and attention.npy of ``result`` into ``out_dir`` (created)."""
+def write_pair(result, out_dir: Path) -> None:
+    """artistic.png, realistic.png and attention.npy of twins ``result`` into ``out_dir`` (created)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_png(out_dir / "artistic.png", result.artistic)
     save_png(out_dir / "realistic.png", result.realistic)

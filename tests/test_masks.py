@@ -9,7 +9,7 @@ from stages.errors import InputError
 from stages.masks.clustering import check_attention, cluster_attention, connected_parts, grid_for
 from stages.masks.segmenters import Segmentation
 from stages.masks.selection import MaskOptions, select_mask, upsample_nearest
-from stages.masks.training import iou
+from stages.images import iou
 
 RIVER = 1
 

@@ -13,7 +13,7 @@ import yaml
 from flows.cli import main
 from stages.images import load_mask, save_png
 from stages.masks.selection import upsample_nearest
-from stages.masks.training import iou
+from stages.images import iou
 from test_masks import RIVER, attention_from, noisy_segmentation, truth_grid
 
 ROOT = Path(__file__).resolve().parents[1]

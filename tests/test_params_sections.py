@@ -20,12 +20,11 @@ def read_section(name: str, params: dict, tmp_path) -> None:
     from flows.synth import synth_flow
     from stages.learned.train_flow import FlowTraining
     from stages.learned.train_frame import FrameTraining
-    from tasks.generate import flow_options, video_options
-    from tasks.masks import mask_options, train_segment
+    from stages.settings import (attention_options, flow_options, inversion_options, mask_options, model_options,
+                                 procedural_options, rewrite_options, twin_options, video_options)
+    from tasks.masks import train_segment
     from tasks.prefect_task import run_stage
-    from tasks.rewrite import rewrite_options
     from tasks.synth import SYNTH
-    from tasks.twins import attention_options, inversion_options, model_options, procedural_options, twin_options
 
     readers = {
         "run": lambda: run_stage(SYNTH, [], {}, tmp_path / "out", params["run"]),
@@ -36,7 +35,7 @@ def read_section(name: str, params: dict, tmp_path) -> None:
         "evaluate": lambda: evaluation_settings(params),
         "models": lambda: model_options(params), "twins": lambda: twin_options(params),
         "attention": lambda: attention_options(params), "inversion": lambda: inversion_options(params),
-        "rewrite": lambda: rewrite_options(params["rewrite"]),
+        "rewrite": lambda: rewrite_options(params),
         "train_flow": lambda: FlowTraining(tmp_path, params["train_flow"], tmp_path / "work"),
         "train_frame": lambda: FrameTraining(tmp_path, params["train_frame"], tmp_path / "work"),
         "train_segment": lambda: train_segment(params["train_segment"], tmp_path / "seg", tmp_path / "m.json"),
@@ -57,7 +56,7 @@ def test_a_misspelt_key_is_refused_with_its_name(name, tmp_path):
 
 
 def test_a_misspelt_nested_key_of_the_procedural_world_is_refused():
-    from tasks.twins import procedural_options
+    from stages.settings import procedural_options
 
     params = copy.deepcopy(PARAMS)
     params["twins"]["procedural"]["warp"] = 2

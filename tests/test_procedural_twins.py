@@ -19,7 +19,7 @@ from stages.errors import InputError
 from stages.masks.clustering import cluster_attention
 from stages.masks.segmenters import Segmentation
 from stages.masks.selection import MaskOptions, select_mask
-from stages.images import load_mask, load_rgb
+from stages.images import iou, load_mask, load_rgb
 from stages.scenes.landscapes import WORLD_KINDS, make_scene, scene_for
 from stages.scenes.styles import LOOKS, Style, apply_palette, apply_warp, choose_style, render, smooth_warp
 from stages.text.directions import vector_to_angle, angle_difference
@@ -203,10 +203,6 @@ def cluster_selection(attention: np.ndarray, grid: tuple[int, int], segmentation
 def cell_fraction(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Fraction of each 16×16 cell of ``mask`` that is set, (h, w)."""
     return mask.reshape(grid[0], 16, grid[1], 16).mean(axis=(1, 3))
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))
 
 
 def clustering_ious(rewrites, warp_px: float) -> np.ndarray:

@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from flows.cli.twins import read_params
+from flows.params import read_params
 from stages import values
 
 

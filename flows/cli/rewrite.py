@@ -30,14 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the rewriting as one JSON object."""
-    from flows.cli.twins import read_params
-    from stages.text.prompts import rewrite_prompt
-    from tasks.rewrite import rewrite_options
+    from flows.params import read_params
+    from stages.pipeline import CinemagraphPipeline
 
     section = dict(read_params(args.params).get("rewrite") or {})
     if args.keep is not None:
         section["keep"] = args.keep
-    rewrite = rewrite_prompt(args.prompt, args.region, args.direction, rewrite_options(section))
+    rewrite = CinemagraphPipeline.from_params({"rewrite": section}).rewrite(args.prompt, args.region, args.direction)
     fields = rewrite.to_dict()
     ordered = {key: fields[key] for key in ("twin_prompt", "region", "direction", "direction_range", "prompt",
                                             "nouns", "notes")}

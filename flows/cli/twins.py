@@ -9,7 +9,7 @@ import re
 import time
 from pathlib import Path
 
-from flows.params import load_params
+from flows.params import read_params
 from stages import values
 from stages.devices import check_device
 from stages.files import check_outputs, check_writable_folder
@@ -62,13 +62,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def read_params(path: Path | None) -> dict:
-    """The sections of the parameters file this command uses (``path`` None: params.yaml here, if any)."""
-    if path is None and not Path("params.yaml").is_file():
-        return {}
-    return load_params(path or "params.yaml") or {}
-
-
 def with_overrides(params: dict, args: argparse.Namespace) -> dict:
     """``params`` with the command-line options written into their sections."""
     params = {name: dict(params.get(name) or {}) for name in ("models", "rewrite", "twins", "attention")}
@@ -84,12 +77,11 @@ def with_overrides(params: dict, args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Rewrite, generate, write the files, print where they are."""
-    from stages.text.prompts import rewrite_prompt
-    from tasks.rewrite import rewrite_options
+    from stages.pipeline import CinemagraphPipeline
     from tasks.twins import describe_attention, make_twins
 
     params = with_overrides(read_params(args.params), args)
-    rewrite = rewrite_prompt(args.prompt, args.region, args.direction, rewrite_options(params["rewrite"]))
+    rewrite = CinemagraphPipeline.from_params(params).rewrite(args.prompt, args.region, args.direction)
     check_outputs({f"-o {args.output}/{name}": args.output / name for name in OUTPUT_FILES},
                   {"--params": args.params, "--model-dir": args.model_dir})
     check_writable_folder(args.output, "-o")

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from stages.errors import InputError
+from stages.images import iou
 from stages.masks.segmenters import FAMILIES, SemanticSegmenter, Vocabulary
 from stages.scenes.landscapes import scene_for
 
@@ -98,12 +99,6 @@ def label_map(masks: dict[str, np.ndarray], classes: tuple[str, ...], shape: tup
         if name in classes:
             labels[mask] = classes.index(name)
     return labels
-
-
-def iou(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """Intersection over union of two bool arrays (1.0 when both are empty)."""
-    union = np.logical_or(predicted, truth).sum()
-    return float(np.logical_and(predicted, truth).sum() / union) if union else 1.0
 
 
 def colour_baseline(image: np.ndarray) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ chosen in exactly one place:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -26,7 +26,39 @@ from stages.images import save_png
 from stages.motion.engine import LoopRenderer
 from stages.motion.flowfield import Hint, check_flow, dense_flow, flow_to_rgb, region_hints
 from stages.text.directions import parse_direction
-from stages.video import write_video
+from stages.video import VIDEO_SUFFIXES, write_video
+
+VIDEO_STEM = "cinemagraph"
+"""File stem of a prompt's loop: ``cinemagraph.<format>``, ``cinemagraph_flow.png``, ``cinemagraph_meta.json``."""
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """The ``video`` section: how the loop is rendered and written."""
+
+    frames: int = 120
+    """frames per loop (the paper: 120 for artistic prompts)."""
+    fps: float = 30
+    """frames per second."""
+    formats: tuple[str, ...] = field(default=("mp4",))
+    """any of mp4, gif, webm, npz (lossless)."""
+    feather_px: float = 3.0
+    """width of the feathered edge between moving and static pixels."""
+    frame_model: str | None = None
+    """a G_frame checkpoint folder rendering the frames; null: the motion engine."""
+    device: str = "cpu"
+    """torch device of the renderer."""
+
+    def check_formats(self) -> None:
+        """InputError unless every format is known (and there is at least one)."""
+        unknown = [name for name in self.formats if f".{name}" not in VIDEO_SUFFIXES]
+        if unknown or not self.formats:
+            raise InputError(f"video.formats: unknown {', '.join(unknown) or 'none given'}; formats: "
+                             f"{', '.join(s.lstrip('.') for s in VIDEO_SUFFIXES)}")
+
+    def shown_format(self) -> str:
+        """The format a browser plays first (mp4, webm, gif before npz): the one with the flow picture and meta."""
+        return next((name for name in self.formats if name != "npz"), self.formats[0])
 
 
 @dataclass(frozen=True)

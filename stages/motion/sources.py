@@ -13,6 +13,8 @@ The mask of a prompt comes in connected parts, each with a class (``waterfall``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from stages.errors import InputError
@@ -31,6 +33,21 @@ DEFAULT_MOTION = {
     "cloud": (0.0, 0.5, "drifts sideways"),
 }
 """Class → (angle in degrees, None = along the part's long axis; speed factor; what it does)."""
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """The ``flow`` section: how the mask's parts move."""
+
+    speed: float = 1.0
+    """pixels per frame of a part moving at its class's full speed (lakes and skies move slower)."""
+    flow_model: str | None = None
+    """a G_flow checkpoint folder (e.g. data/models/g_flow) predicting the flow from the realistic twin and
+    the prompt; null: the prompt's direction phrase, else each part's class default."""
+    max_flow: float = 1.0
+    """clamp of G_flow's flow, pixels per frame, before ``speed`` (the paper: 1)."""
+    device: str = "cpu"
+    """torch device of G_flow."""
 
 
 def long_axis_angle(part: np.ndarray) -> float:
