@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DAG = ("rewrite", "twins", "mask", "flow", "video")
+"""The text DAG's stages this benchmark times (their items come from their declarations in flows.dag)."""
 TARGET = 0.20
 """The most extra wall time the flows may take over the direct calls."""
 
@@ -51,57 +52,31 @@ def dag_params() -> dict:
     return load_params("params.yaml")
 
 
-def dag_items(stage: str, prompts: list, params: dict, data: Path) -> list:
-    """The items of ``stage`` for the ``prompts`` items, reading the earlier steps' outputs under ``data``, as
-    the stage's flow builds them."""
-    from tasks.batch import Item
-    from tasks.masks import mask_items
-
-    twins, masks, flows = data / "twins", data / "mask", data / "flow"
-    if stage == "rewrite":
-        return [Item(p.id, values={k: v for k, v in p.values.items() if k != "seed"}) for p in prompts]
-    if stage == "twins":
-        return [Item(p.id, {"rewrite": data / "rewrite" / p.id / "rewrite.json"}, {"seed": p.values["seed"]})
-                for p in prompts]
-    if stage == "mask":
-        return mask_items(twins, [p.id for p in prompts], params["mask"])
-    if stage == "flow":
-        return [Item(p.id, {"twins_meta": twins / p.id / "meta.json", "realistic": twins / p.id / "realistic.png",
-                            "mask_record": masks / p.id / "mask.json",
-                            "mask_regions": masks / p.id / "mask_regions.png"}) for p in prompts]
-    return [Item(p.id, {"artistic": twins / p.id / "artistic.png", "mask": masks / p.id / "mask.png",
-                        "flow": flows / p.id / "flow.npy", "motion": flows / p.id / "motion.json"}) for p in prompts]
-
-
 def phase_direct(settings: dict) -> dict:
     """The generate DAG's steps called directly in this process, one item after another; an item that fails
     (as in the flows: a message in the manifest) is left out of the later steps."""
     started = time.perf_counter()
+    from flows.dag import declared
+    from flows.pipeline import load, output_folder, stage_items, step_params
     from stages.errors import InputError
-    from tasks.generate import FLOW, VIDEO
-    from tasks.masks import MASK
-    from tasks.prompt_list import prompt_items
-    from tasks.rewrite import REWRITE
-    from tasks.twins import TWINS
 
     params = dag_params()
-    sections = {"rewrite": {k: v for k, v in params["rewrite"].items() if k != "prompts"},
-                "twins": {name: params[name] for name in ("models", "twins", "attention")},
-                "mask": params["mask"], "flow": params["flow"], "video": params["video"]}
-    prompts, data, seconds, done = prompt_items(params), Path("direct"), {}, 0
-    for step in (REWRITE, TWINS, MASK, FLOW, VIDEO):
+    root, seconds, done = Path("direct"), {}, 0
+    for name in DAG:
+        stage = declared(name)
+        step, section = load(stage.run), step_params(stage, params)
         begun = time.perf_counter()
-        for item in dag_items(step.name, prompts, params, data):
+        for item in stage_items(stage, params, root):
             if not all(Path(path).is_file() for path in item.inputs.values()):
                 continue
-            folder = data / step.name / item.id
+            folder = output_folder(stage, root) / item.id
             folder.mkdir(parents=True, exist_ok=True)
             try:
-                step.run(item, sections[step.name], folder)
-                done += step is VIDEO
+                step.run(item, section, folder)
+                done += name == DAG[-1]
             except InputError:
                 pass
-        seconds[step.name] = round(time.perf_counter() - begun, 2)
+        seconds[name] = round(time.perf_counter() - begun, 2)
     return {"stages_s": seconds, "videos": done, "in_process_s": round(time.perf_counter() - started, 2)}
 
 
@@ -114,9 +89,12 @@ def phase_flows(settings: dict) -> dict:
 
     with prefect_api() as server:
         params = dag_params()
-        from flows.pipeline import stage_flow
+        from flows.dag import declared
+        from flows.pipeline import load, prepare, run_declared
 
-        flows = {stage: stage_flow(stage) for stage in DAG}  # as `cinemagraph pipeline STAGE` prepares one
+        for stage in DAG:  # as `cinemagraph pipeline STAGE` prepares one
+            prepare(declared(stage))
+            load(declared(stage).run)
         imported = time.perf_counter()
         server.wait()
         ready = time.perf_counter()
@@ -124,7 +102,7 @@ def phase_flows(settings: dict) -> dict:
         for stage in DAG:
             begun = time.perf_counter()
             with without_heartbeats():  # as `cinemagraph pipeline STAGE` runs them
-                manifest = flows[stage](params)
+                manifest = run_declared(declared(stage), params)
             seconds[stage] = round(time.perf_counter() - begun, 2)
     ray_started = "ray" in sys.modules and sys.modules["ray"].is_initialized()
     return {"imports_s": round(imported - started, 2), "server_wait_s": round(ready - imported, 2),
@@ -170,9 +148,11 @@ def phase_imports(settings: dict) -> dict:
     """What ``cinemagraph pipeline rewrite`` imports before running its stage: the command and the stage's flow."""
     started = time.perf_counter()
     import flows.cli  # noqa: F401
-    from flows.pipeline import stage_flow
+    from flows.dag import declared
+    from flows.pipeline import load, prepare
 
-    stage_flow("rewrite")
+    prepare(declared("rewrite"))
+    load(declared("rewrite").run)
     return {"seconds": round(time.perf_counter() - started, 2)}
 
 

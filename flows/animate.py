@@ -6,7 +6,6 @@ import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is impo
 
 import html
 import json
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -21,8 +20,7 @@ from tasks.prefect_task import run_stage
 
 
 @flow(name="animate", task_runner=RUNNER)
-def animate_flow(params: dict, scenes: str = "data/synth", out_dir: str = "data/animate",
-                 metrics_path: str = "data/metrics/animate.json", section: str = "animate") -> pd.DataFrame:
+def animate_flow(params: dict, scenes: str, out_dir: str, metrics_path: str, section: str) -> pd.DataFrame:
     """Animate every clip of ``scenes`` per ``params[section]``; writes metrics and an HTML gallery (index.html)."""
     check_keys(params[section], section, AnimateOptions)
     learned = learned_inputs(params[section])
@@ -50,10 +48,3 @@ def write_gallery(manifest: pd.DataFrame, out_dir: Path) -> None:
 
     write_gallery_page(manifest, out_dir, "cinemagraphs", card,
                        "figure{display:inline-block;margin:8px}video,img{height:192px}")
-
-
-STAGES = {
-    "animate": animate_flow,
-    "animate_learned": partial(animate_flow, out_dir="data/animate_learned",
-                               metrics_path="data/metrics/animate_learned.json", section="animate_learned"),
-}

@@ -149,9 +149,8 @@ def evaluation_settings(params: dict) -> dict:
 
 
 @flow(name="evaluate", task_runner=RUNNER)
-def evaluate_flow(params: dict, real: str = "data/synth", fake: str = "data/animate", out_dir: str = "data/evaluate",
-                  metrics_path: str = "data/metrics/evaluate.json",
-                  plots_path: str = "data/plots/evaluate_per_video.csv", masks: str | None = None) -> pd.DataFrame:
+def evaluate_flow(params: dict, real: str, fake: str, out_dir: str, metrics_path: str, plots_path: str,
+                  masks: str | None = None) -> pd.DataFrame:
     """Evaluate the videos of ``fake`` against those of ``real`` → the manifest (one row per video)."""
     settings = evaluation_settings(params)
     detector = load_detector(settings["i3d"]) if settings["protocols"] else None
@@ -168,6 +167,3 @@ def evaluate_flow(params: dict, real: str = "data/synth", fake: str = "data/anim
     fvd = fvd_scores(manifest, out, settings["protocols"], sha)
     write_outputs(manifest, fvd, label, out, Path(metrics_path), Path(plots_path))
     return manifest
-
-
-STAGES = {"evaluate": evaluate_flow}

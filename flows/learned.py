@@ -16,17 +16,14 @@ def _record(name: str, metrics: dict) -> pd.DataFrame:
 
 
 @flow(name="train_flow")
-def train_flow_stage(params: dict, out_dir: str = "data/models/g_flow",
-                     metrics_path: str = "data/metrics/train_flow.json", plots_dir: str = "data/plots") -> pd.DataFrame:
+def train_flow_stage(params: dict, out_dir: str, metrics_path: str, losses_path: str,
+                     validation_path: str) -> pd.DataFrame:
     """Train G_flow on ``params.train_flow.data``; writes the checkpoint, metrics and loss curves."""
-    return _record("g_flow", train_flow_network(params, out_dir, metrics_path, plots_dir))
+    return _record("g_flow", train_flow_network(params, out_dir, metrics_path, (losses_path, validation_path)))
 
 
 @flow(name="train_frame")
-def train_frame_stage(params: dict, out_dir: str = "data/models/g_frame",
-                      metrics_path: str = "data/metrics/train_frame.json", plots_dir: str = "data/plots") -> pd.DataFrame:
+def train_frame_stage(params: dict, out_dir: str, metrics_path: str, losses_path: str,
+                      validation_path: str) -> pd.DataFrame:
     """Train G_frame on ``params.train_frame.data``; writes the checkpoint, metrics and loss curves."""
-    return _record("g_frame", train_frame_network(params, out_dir, metrics_path, plots_dir))
-
-
-STAGES = {"train_flow": train_flow_stage, "train_frame": train_frame_stage}
+    return _record("g_frame", train_frame_network(params, out_dir, metrics_path, (losses_path, validation_path)))

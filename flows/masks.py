@@ -1,8 +1,5 @@
-"""Prefect flows of the ``train_segment`` and ``mask`` stages: ``cinemagraph pipeline train_segment|mask``.
-
-``mask`` runs over the prompt list's twins folders (data/twins/<id>/); an item whose region no cluster
-matches fails with its message in the manifest, the others go on.
-"""
+"""The ``train_segment`` flow, and the gallery of the ``mask`` stage (an item whose region no cluster matches
+fails with its message in the manifest, the others go on)."""
 
 from __future__ import annotations
 
@@ -14,30 +11,22 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 
-from tasks.prompt_list import prompt_items
-from tasks.gallery import RUNNER, write_gallery_page
-from tasks.masks import MASK, mask_items, train_segment
-from tasks.prefect_task import run_stage
+from flows.dag import Stage
+from tasks.gallery import write_gallery_page
+from tasks.masks import train_segment
 
 
 @flow(name="train_segment")
-def train_segment_flow(params: dict, out_dir: str = "data/models/segmenter",
-                       metrics_path: str = "data/metrics/train_segment.json") -> pd.DataFrame:
+def train_segment_flow(params: dict, out_dir: str, metrics_path: str) -> pd.DataFrame:
     """Train the offline segmenter on synthetic scenes; writes the model folder and its held-out metrics."""
     metrics = train_segment(params.get("train_segment") or {}, out_dir, metrics_path)
     return pd.DataFrame([{"id": "segmenter", "status": "ok", "error": None, **metrics}])
 
 
-@flow(name="mask", task_runner=RUNNER)
-def mask_flow(params: dict, twins: str = "data/twins", out_dir: str = "data/mask") -> pd.DataFrame:
-    """The region mask of every twins folder: ``<id>/mask.png``, ``mask_overlay.png``, ``mask_regions.png``,
-    ``clusters.png``, ``segmentation.png``, ``mask.json``; an index.html of the overlays."""
-    section = params.get("mask") or {}
-    items = mask_items(twins, [item.id for item in prompt_items(params)], section)
-    manifest = run_stage(MASK, items, section, out_dir, params["run"])
-    write_gallery_page(manifest, Path(out_dir), "masks", mask_card,
+def write_mask_gallery(manifest: pd.DataFrame, params: dict, stage: Stage, root: Path) -> None:
+    """The ``mask`` stage's index.html: every mask over its artistic image, the clusters and the segmentation."""
+    write_gallery_page(manifest, Path(root, stage.outs["out_dir"]), "masks", mask_card,
                        "figure{display:inline-block;margin:8px}img{height:192px;margin-right:4px}")
-    return manifest
 
 
 def mask_card(row) -> str:
@@ -46,6 +35,3 @@ def mask_card(row) -> str:
     pictures = "".join(f'<img src="{name}/{picture}" alt="{picture}">'
                        for picture in ("mask_overlay.png", "clusters.png", "segmentation.png"))
     return f"<figure>{pictures}<figcaption>{name}: {html.escape(str(row.region))}</figcaption></figure>"
-
-
-STAGES = {"train_segment": train_segment_flow, "mask": mask_flow}

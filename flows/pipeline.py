@@ -1,98 +1,99 @@
-"""The stages ``cinemagraph pipeline STAGE`` runs (what dvc.yaml calls), found where they are declared.
+"""Running a declared stage (what ``cinemagraph pipeline STAGE`` and dvc.yaml call), and its code deps.
 
-Each flow module of this package declares its stages once, in a ``STAGES`` table (stage name → Prefect flow
-taking the parsed params), written as a dict literal with the stage names as strings: the table is read from
-the source, so running one stage imports that stage's module only. The stage's DVC code deps are that
-module's source and everything it imports (:func:`stage_code_files`), so adding a stage means one flow module
-(or one entry in one) plus its ``dvc.yaml`` and ``params.yaml`` entries.
+A stage declared with an ItemStep runs through :func:`item_stage`: one item per prompt (the declaration's
+inputs with ``{id}`` filled in, its values, the files of the models it loads), the items into the store and
+the stage's output folder, then the declaration's ``after`` (galleries, metrics). A stage declared with a
+flow runs that flow with the declaration's paths. Either way only the stage's own modules are imported.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib
-import re
-import pkgutil
-from typing import Callable
+import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
 
-import flows
-from tasks.code import closure_files, code_closure, module_path
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow
+
+from flows.dag import Stage, declared
+from tasks.batch import Item
+from tasks.code import closure_files, code_closure
+from tasks.gallery import RUNNER
+from tasks.prefect_task import run_stage
+from tasks.prompt_list import prompt_items
 
 RUNNER_FILES = ("flows/cli/__init__.py", "flows/cli/pipeline.py", "flows/params.py", "flows/pipeline.py")
-"""What runs every stage — the command, the params reader and this registry — and shapes no result itself:
-code deps of every stage, without their imports (the command line's registry names every command)."""
+"""What runs every stage — the command, the params reader and this runner — without their imports: code deps
+of every stage."""
+
+DECLARATIONS = "flows/dag.py"
+"""Not a code dep: a stage's declaration is its dvc.yaml entry, so adding a stage re-runs no other."""
 
 
-def declared_stages(module: str) -> list[str]:
-    """The stage names of the ``STAGES`` table in flow module ``module``'s source (none without one)."""
-    tree = ast.parse(module_path(module).read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "STAGES" for t in node.targets):
-            return [key.value for key in node.value.keys]
-    return []
+def load(reference: str) -> Any:
+    """The object a ``module:attribute`` reference names (imports the module)."""
+    module, attribute = reference.split(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
-def stage_modules() -> dict[str, str]:
-    """Stage name → the flow module declaring it (read from the sources; nothing is imported)."""
-    declared = {}
-    for info in pkgutil.iter_modules(flows.__path__, "flows."):
-        if not info.ispkg and info.name != __name__:
-            declared.update(dict.fromkeys(declared_stages(info.name), info.name))
-    return declared
+def step_params(stage: Stage, params: dict) -> dict:
+    """What an ItemStep of ``stage`` gets: its one params section (without its batch keys), or
+    ``{section: values}`` of its several; ``{}`` for none."""
+    if len(stage.params) == 1:
+        section = params.get(stage.params[0]) or {}
+        return {key: value for key, value in section.items() if key not in stage.batch_keys}
+    return {name: params.get(name) or {} for name in stage.params}
 
 
-def stage_flow(stage: str) -> Callable | None:
-    """The Prefect flow of ``stage`` (called with the parsed params, returns the manifest), importing only its
-    module and reading the code its items' keys digest (memoised by tasks.code: ``cinemagraph pipeline``
-    does both while its Prefect server comes up); None for an unknown stage."""
-    module = stage_modules().get(stage)
-    if module is None:
-        return None
-    code_closure(module)
-    return importlib.import_module(module).STAGES[stage]
+def stage_items(stage: Stage, params: dict, root: str | Path = ".") -> list[Item]:
+    """The items of ItemStep stage ``stage``: one per prompt, its declared inputs under ``root`` with ``{id}``
+    filled in, the files of the models its step loads, and its declared values."""
+    models = load(stage.models)(step_params(stage, params)) if stage.models else {}
+    return [Item(item.id, {**{name: Path(root, pattern.format(id=item.id)) for name, pattern in stage.inputs.items()},
+                           **models}, {name: item.values[name] for name in stage.values})
+            for item in prompt_items(params)]
 
 
-def stage_flows() -> dict[str, Callable]:
-    """Stage name → its Prefect flow, for every stage (imports every flow module)."""
-    return {name: stage_flow(name) for name in stage_modules()}
+def output_folder(stage: Stage, root: str | Path = ".") -> Path:
+    """The folder ``stage`` writes its items into (its first output) under ``root``."""
+    return Path(root, next(iter(stage.outs.values())))
 
 
-def stage_code_files(stage: str) -> list[str]:
+@flow(task_runner=RUNNER)
+def item_stage(params: dict, stage: str, root: str = ".") -> pd.DataFrame:
+    """Run the ItemStep stage ``stage`` over the prompt list → its manifest; paths are under ``root``."""
+    declaration = declared(stage)
+    manifest = run_stage(load(declaration.run), stage_items(declaration, params, root),
+                         step_params(declaration, params), output_folder(declaration, root), params["run"])
+    if declaration.after:
+        load(declaration.after)(manifest, params, declaration, Path(root))
+    return manifest
+
+
+def run_declared(stage: Stage, params: dict, root: str | Path = ".") -> pd.DataFrame:
+    """Run ``stage`` with its declared paths under ``root`` → its manifest (one row per item)."""
+    if stage.items is not None:
+        return item_stage.with_options(name=stage.name)(params, stage.name, str(root))
+    paths = {**stage.deps, **stage.outs, **stage.metrics, **{name: plot.path for name, plot in stage.plots.items()}}
+    return load(stage.run)(params, **{name: str(Path(root, path)) for name, path in paths.items()}, **stage.arguments)
+
+
+def stage_modules(stage: Stage) -> tuple[str, ...]:
+    """The modules that run ``stage`` (its step or flow, its models and after functions, the item runner)."""
+    references = [stage.run, stage.models, stage.after]
+    modules = {reference.split(":")[0] for reference in references if reference}
+    return tuple(sorted(modules | ({__name__} if stage.items is not None else set())))
+
+
+def prepare(stage: Stage) -> None:
+    """Read the code its items' keys digest (memoised by tasks.code), before the stage imports it: ``cinemagraph
+    pipeline`` does this while its Prefect server comes up."""
+    for module in stage_modules(stage):
+        code_closure(module)
+
+
+def stage_code_files(stage: Stage) -> list[str]:
     """Project-relative source files whose change must re-run ``stage`` (its DVC code deps), sorted."""
-    return sorted({*closure_files(stage_modules()[stage]), *RUNNER_FILES})
-
-
-CODE_FOLDERS = ("stages/", "tasks/", "flows/")
-
-
-def with_generated_deps(dvc_yaml: str) -> str:
-    """The text of a dvc.yaml with every stage's code deps replaced by :func:`stage_code_files` (data deps,
-    comments and everything else kept)."""
-    declared = stage_modules()
-    lines, out, stage, in_deps = dvc_yaml.splitlines(), [], None, False
-    for line in lines:
-        header = re.fullmatch(r"  ([A-Za-z0-9_]+):.*", line)
-        if header:
-            stage, in_deps = header.group(1), False
-        if re.fullmatch(r"    deps:\s*", line):
-            in_deps = True
-            out.append(line)
-            continue
-        item = re.fullmatch(r"      - (\S+)\s*", line)
-        if in_deps and item:
-            if not item.group(1).startswith(CODE_FOLDERS):
-                out.append(line)
-            continue
-        if in_deps:  # the deps list ended: append the generated code deps
-            out.extend(f"      - {path}" for path in (stage_code_files(stage) if stage in declared else []))
-            in_deps = False
-        out.append(line)
-    if in_deps:
-        out.extend(f"      - {path}" for path in stage_code_files(stage))
-    return "\n".join(out) + "\n"
-
-
-if __name__ == "__main__":  # python -m flows.pipeline: regenerate dvc.yaml's code deps after adding a module
-    from pathlib import Path
-
-    Path("dvc.yaml").write_text(with_generated_deps(Path("dvc.yaml").read_text()))
+    return sorted({*closure_files(stage_modules(stage)), *RUNNER_FILES} - {DECLARATIONS})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
 
 import json
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +17,7 @@ from tasks.synth import SYNTH, SynthOptions, synth_items
 
 
 @flow(name="synth", task_runner=RUNNER)
-def synth_flow(params: dict, out_dir: str = "data/synth", section: str = "synth") -> pd.DataFrame:
+def synth_flow(params: dict, out_dir: str, section: str) -> pd.DataFrame:
     """Generate the synthetic scenes of ``params[section]``; also writes ``captions.json`` and ``splits.json``."""
     check_keys(params[section], section, SynthOptions)
     manifest = run_stage(SYNTH, synth_items(params[section]), params[section], out_dir, params["run"])
@@ -27,9 +26,3 @@ def synth_flow(params: dict, out_dir: str = "data/synth", section: str = "synth"
     splits = {name: sorted(group.id) for name, group in done.groupby("split")}
     Path(out_dir, "splits.json").write_text(json.dumps(splits, indent=1))
     return manifest
-
-
-STAGES = {
-    "synth": synth_flow,
-    "synth_train": partial(synth_flow, out_dir="data/synth_train", section="synth_train"),
-}

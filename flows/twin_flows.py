@@ -1,13 +1,6 @@
-"""Prefect flows of the ``twins`` and ``attention`` stages over the prompt list.
-
-``cinemagraph pipeline twins|attention`` runs one of them (what dvc.yaml calls); the prompt list
-is params.yaml ``rewrite.prompts``. Items whose prompt cannot be used fail with their message in the
-manifest; the others go on.
-"""
+"""The gallery of the ``attention`` stage: every pair of twins, its Ā and both prompts, and a contact sheet."""
 
 from __future__ import annotations
-
-import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
 
 import html
 import json
@@ -17,37 +10,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from prefect import flow
 
+from flows.dag import Stage
 from stages.images import load_rgb, save_png
-
-from tasks.gallery import RUNNER, write_gallery_page
-from tasks.batch import Item
-from tasks.prefect_task import run_stage
-from tasks.prompt_list import prompt_items
-from tasks.twins import ATTENTION, TWINS
-
-@flow(name="twins", task_runner=RUNNER)
-def twins_flow(params: dict, rewrites: str = "data/rewrite", out_dir: str = "data/twins") -> pd.DataFrame:
-    """Generate the twins and Ā of every rewritten prompt: ``<id>/{artistic,realistic}.png``, ``attention.npy``,
-    ``meta.json``."""
-    items = [Item(item.id, inputs={"rewrite": Path(rewrites, item.id, "rewrite.json")},
-                  values={"seed": item.values["seed"]})
-             for item in prompt_items(params)]
-    section = {name: params.get(name) or {} for name in ("models", "twins", "attention")}
-    return run_stage(TWINS, items, section, out_dir, params["run"])
+from tasks.gallery import write_gallery_page
 
 
-@flow(name="attention", task_runner=RUNNER)
-def attention_flow(params: dict, twins: str = "data/twins", out_dir: str = "data/attention") -> pd.DataFrame:
-    """Picture and check every Ā: ``<id>/attention.png``, ``attention.json``; an index.html of all twins with
-    ``contact_sheet.png`` (every pair at a glance)."""
-    items = [Item(item.id, inputs={"attention": Path(twins, item.id, "attention.npy"),
-                                   "meta": Path(twins, item.id, "meta.json")})
-             for item in prompt_items(params)]
-    manifest = run_stage(ATTENTION, items, {}, out_dir, params["run"])
-    write_twin_gallery(manifest, Path(twins), Path(out_dir))
-    return manifest
+def twin_gallery(manifest: pd.DataFrame, params: dict, stage: Stage, root: Path) -> None:
+    """The ``attention`` stage's index.html (:func:`write_twin_gallery`) over the twins its items read."""
+    twins = Path(root, stage.inputs["meta"].split("/{id}")[0])
+    write_twin_gallery(manifest, twins, Path(root, stage.outs["out_dir"]))
 
 
 def write_twin_gallery(manifest: pd.DataFrame, twins: Path, out_dir: Path) -> None:
@@ -96,6 +68,3 @@ def contact_sheet(twins: Path, ids: list[str], tile: int = 160, columns: int = 3
              for p in pairs]
     pairs += [np.full_like(pairs[0], 255)] * (-len(pairs) % columns)
     return np.concatenate([np.concatenate(pairs[i:i + columns], axis=1) for i in range(0, len(pairs), columns)])
-
-
-STAGES = {"twins": twins_flow, "attention": attention_flow}

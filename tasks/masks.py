@@ -22,12 +22,11 @@ from stages.errors import InputError
 from stages.images import load_rgb, save_png
 from stages.masks.clustering import grid_for
 from stages.masks.pictures import label_picture, overlay
+from stages.masks.maker import MaskSettings, mask_of_twins
 from stages.masks.segmenters import SegmenterOptions, vocabulary_for
 from stages.masks.selection import MaskOptions, MaskResult
 from stages.masks.training import SegmentTrainingOptions, train_segmenter
 from stages.options import options_from
-from stages.pipeline import CinemagraphPipeline
-from stages.settings import mask_options
 from tasks.batch import Item, ItemStep
 
 
@@ -53,16 +52,16 @@ def make_mask(attention_path: Path, image_path: Path, region: str, section: dict
     clashing = [str(p) for p in paths.values() if p.resolve() in inputs]
     if clashing:
         raise InputError(f"the output {clashing[0]} would overwrite an input: choose another -o")
-    pipeline = CinemagraphPipeline.from_params({"mask": section})
+    settings = MaskSettings.from_section(section)
     image = load_rgb(image_path)
     artistic = load_rgb(artistic_path) if artistic_path is not None else image
     if artistic.shape != image.shape:
         raise InputError(f"{artistic_path} and {image_path} must have the same size (they are twins)")
     attention = load_attention(attention_path)
     grid = tuple(grid) if grid is not None else grid_for(attention.shape[0], image.shape[:2])
-    result = pipeline.make_mask(attention, grid, image, artistic, region)
-    record = mask_record(result, grid, image.shape[:2], vocabulary_for(region), pipeline.settings.mask,
-                         pipeline.settings.segmenter)
+    result = mask_of_twins(settings, attention, grid, image, artistic, region)
+    record = mask_record(result, grid, image.shape[:2], vocabulary_for(region), settings.selection,
+                         settings.segmenter)
     write_outputs(result, artistic, record, paths)
     return record
 
@@ -125,18 +124,14 @@ def small_segmenter(section: dict) -> bool:
 MASK = ItemStep("mask", mask_item, holds_models=True, light=small_segmenter)
 
 
-def mask_items(twins: str | Path, ids: list[str], section: dict) -> list[Item]:
-    """One item per twins folder; the synthetic segmenter's checkpoint files are inputs too, so retraining
-    it re-keys every item."""
-    _, segmenter_options = mask_options(section)
-    model = {}
-    if segmenter_options.segmenter == "synthetic":
-        folder = Path(segmenter_options.checkpoint)
-        model = {"segmenter_config": folder / "config.json", "segmenter_weights": folder / "model.safetensors"}
-    names = {"artistic": "artistic.png", "realistic": "realistic.png", "attention": "attention.npy",
-             "meta": "meta.json"}
-    return [Item(item_id, {**{key: Path(twins, item_id, name) for key, name in names.items()}, **model})
-            for item_id in ids]
+def segmenter_inputs(section: dict) -> dict[str, Path]:
+    """The synthetic segmenter's checkpoint files, inputs of every mask item (``section``: the ``mask`` section),
+    so retraining it re-keys every item; none for other segmenters."""
+    segmenter = MaskSettings.from_section(section).segmenter
+    if segmenter.segmenter != "synthetic":
+        return {}
+    folder = Path(segmenter.checkpoint)
+    return {"segmenter_config": folder / "config.json", "segmenter_weights": folder / "model.safetensors"}
 
 
 def train_segment(section: dict, out_dir: str | Path, metrics_path: str | Path) -> dict:

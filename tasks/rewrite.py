@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stages.pipeline import CinemagraphPipeline
-from stages.text.prompts import Rewrite
+from stages.text.prompts import Rewrite, rewrite_options, rewrite_prompt
 from tasks.batch import Item, ItemStep
 
 
 def rewrite_item(item: Item, params: dict, out_dir: Path) -> dict:
     """Rewrite one prompt (``params``: the ``rewrite`` section) → rewrite.json."""
     values = item.values
-    pipeline = CinemagraphPipeline.from_params({"rewrite": params})
-    rewrite = pipeline.rewrite(values.get("prompt", ""), values.get("region"), values.get("direction"))
+    rewrite = rewrite_prompt(values.get("prompt", ""), values.get("region") or None, values.get("direction") or None,
+                             rewrite_options({"rewrite": params}))
     (out_dir / "rewrite.json").write_text(json.dumps(rewrite.to_dict(), indent=2))
     return {"twin_prompt": rewrite.twin_prompt, "region": rewrite.region, "direction": rewrite.direction or "",
             "corrections": "; ".join(rewrite.notes)}

@@ -46,32 +46,34 @@ def work_dir(name: str, section: dict, data_root: str | Path, store_root: str | 
     return Path(store_root).parent / "train" / f"{name}-{key[:16]}"
 
 
-def publish(work: Path, metrics: dict, metrics_path: str | Path, plots_dir: str | Path, name: str) -> None:
-    """Write the metrics JSON and copy the loss and validation curves to ``plots_dir/<name>_*.csv``."""
+def publish(work: Path, metrics: dict, metrics_path: str | Path, plots: tuple[str | Path, str | Path]) -> None:
+    """Write the metrics JSON and copy the loss and validation curves to ``plots`` (losses, validation CSV)."""
     Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
     Path(metrics_path).write_text(json.dumps({k: round(float(v), 4) for k, v in metrics.items()}, indent=2))
-    Path(plots_dir).mkdir(parents=True, exist_ok=True)
-    for source, suffix in ((LOSSES, "losses"), (VALIDATION, "validation")):
-        shutil.copyfile(work / source, Path(plots_dir) / f"{name}_{suffix}.csv")
+    for source, target in zip((LOSSES, VALIDATION), plots):
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(work / source, target)
 
 
-def train_flow_network(params: dict, out_dir: str | Path, metrics_path: str | Path, plots_dir: str | Path) -> dict:
+def train_flow_network(params: dict, out_dir: str | Path, metrics_path: str | Path,
+                        plots: tuple[str | Path, str | Path]) -> dict:
     """Train G_flow per ``params["train_flow"]`` (data folder in its ``data`` key) → held-out metrics."""
     section = params["train_flow"]
     work = work_dir("g_flow", section, section["data"], params["run"]["store"])
     training = FlowTraining(section["data"], section, work)
     metrics = training.run()
     training.export(out_dir, metrics)
-    publish(work, metrics, metrics_path, plots_dir, "train_flow")
+    publish(work, metrics, metrics_path, plots)
     return metrics
 
 
-def train_frame_network(params: dict, out_dir: str | Path, metrics_path: str | Path, plots_dir: str | Path) -> dict:
+def train_frame_network(params: dict, out_dir: str | Path, metrics_path: str | Path,
+                        plots: tuple[str | Path, str | Path]) -> dict:
     """Train G_frame per ``params["train_frame"]`` (phase 2 uses its ``flow_model``) → held-out metrics."""
     section = params["train_frame"]
     work = work_dir("g_frame", section, section["data"], params["run"]["store"], section.get("flow_model"))
     training = FrameTraining(section["data"], section, work)
     metrics = training.run()
     training.export(out_dir, metrics)
-    publish(work, metrics, metrics_path, plots_dir, "train_frame")
+    publish(work, metrics, metrics_path, plots)
     return metrics

@@ -42,10 +42,11 @@ def truth_scores(twins: Path, masks: Path, flows: Path) -> dict | None:
     return scores
 
 
-def text_path_metrics(ids: list[str], data: Path, manifest) -> dict:
-    """DVC metrics of a prompt run: counts, and the means of :func:`truth_scores` over the procedural pairs."""
+def text_path_metrics(ids: list[str], folders: dict[str, Path], manifest) -> dict:
+    """DVC metrics of a prompt run: counts, and the means of :func:`truth_scores` over the procedural pairs;
+    ``folders``: the output folder of each stage (twins, mask, flow)."""
     rows = [scores for item_id in ids
-            if (scores := truth_scores(data / "twins" / item_id, data / "mask" / item_id, data / "flow" / item_id))]
+            if (scores := truth_scores(*(folders[stage] / item_id for stage in ("twins", "mask", "flow"))))]
     metrics = {"prompts": len(ids), "videos": int((manifest.status == "ok").sum()),
                "failed": int((manifest.status == "failed").sum()), "scored_against_truth": len(rows)}
     for key in ("mask_iou", "segmentation_iou"):

@@ -11,7 +11,7 @@ Per item (one prompt, after tasks.rewrite):
 
 :func:`write_picture_twins` writes the same files for a user's picture (``cinemagraph generate --image``),
 plus ``reconstruction.png`` after DDIM inversion. The twins themselves come from the pipeline
-(``stages.pipeline``); this module turns them into files.
+(``stages.diffusion.makers``, the pipeline's twin step); this module turns them into files.
 """
 
 from __future__ import annotations
@@ -28,14 +28,13 @@ from stages.diffusion.inversion import RECONSTRUCTION_GUIDANCE
 from stages.diffusion.models import PROCEDURAL_PROFILE, ModelOptions
 from stages.errors import InputError
 from stages.images import save_png
-from stages.pipeline import CinemagraphPipeline, PictureTwins
-from stages.settings import PipelineSettings
+from stages.diffusion.makers import PictureTwins, TwinSettings, twin_maker
 from stages.text.prompts import Rewrite
 from tasks.batch import Item, ItemStep
 from tasks.rewrite import read_rewrite
 
 
-def twin_meta(rewrite: Rewrite, seed: int, settings: PipelineSettings, result, model: dict, versions: dict) -> dict:
+def twin_meta(rewrite: Rewrite, seed: int, settings: TwinSettings, result, model: dict, versions: dict) -> dict:
     """Everything needed to reproduce and read one pair of twins (meta.json); ``model`` says what the
     profile resolved to (profile, device, dtype), ``versions`` the libraries that made the pictures."""
     return {
@@ -64,24 +63,24 @@ def resolved_model(models) -> tuple[dict, dict]:
 
 def make_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Path) -> tuple[object, dict]:
     """The pipeline's twins of a rewritten prompt, written by :func:`write_twins`; returns them and the meta."""
-    pipeline = CinemagraphPipeline.from_params(params)
-    result = pipeline.make_twins(rewrite, seed)
-    return result, write_twins(result, rewrite, seed, pipeline, out_dir)
+    settings = TwinSettings.from_params(params)
+    result = twin_maker(settings).make(rewrite, seed)
+    return result, write_twins(result, rewrite, seed, settings, out_dir)
 
 
-def write_twins(result, rewrite: Rewrite, seed: int, pipeline: CinemagraphPipeline, out_dir: Path) -> dict:
+def write_twins(result, rewrite: Rewrite, seed: int, settings: TwinSettings, out_dir: Path) -> dict:
     """artistic.png, realistic.png, attention.npy and meta.json of twins ``result`` into ``out_dir`` (procedural
     profile: and the truth files) → the meta."""
     write_pair(result, out_dir)
-    if pipeline.settings.models.profile == PROCEDURAL_PROFILE:
-        meta = procedural_meta(rewrite, seed, pipeline.settings, result, out_dir)
+    if settings.models.profile == PROCEDURAL_PROFILE:
+        meta = procedural_meta(rewrite, seed, settings, result, out_dir)
     else:
-        meta = twin_meta(rewrite, seed, pipeline.settings, result, *resolved_model(pipeline.twin_maker.models))
+        meta = twin_meta(rewrite, seed, settings, result, *resolved_model(twin_maker(settings).models))
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
     return meta
 
 
-def write_picture_twins(twins: PictureTwins, name: str, rewrite: Rewrite, seed: int, pipeline: CinemagraphPipeline,
+def write_picture_twins(twins: PictureTwins, name: str, rewrite: Rewrite, seed: int, settings: TwinSettings,
                         out_dir: Path) -> dict:
     """The files of a user's picture's twins (file ``name``) → the twins' meta: artistic.png, realistic.png,
     attention.npy and meta.json; after DDIM inversion also reconstruction.png (the artistic pass at the
@@ -99,10 +98,10 @@ def write_picture_twins(twins: PictureTwins, name: str, rewrite: Rewrite, seed: 
         inverted = twins.inverted
         save_png(out_dir / "reconstruction.png", inverted.twins.artistic)
         height, width = twins.artistic.shape[:2]
-        meta = twin_meta(rewrite, seed, pipeline.settings, inverted.twins, *resolved_model(pipeline.twin_maker.models))
+        meta = twin_meta(rewrite, seed, settings, inverted.twins, *resolved_model(twin_maker(settings).models))
         meta["twin_source"] = twins.source
         meta["image"] = {"name": name, "height": height, "width": width}
-        meta["inversion"] = {**dataclasses.asdict(pipeline.settings.inversion), "timesteps": inverted.timesteps,
+        meta["inversion"] = {**dataclasses.asdict(settings.inversion), "timesteps": inverted.timesteps,
                              "guidance": RECONSTRUCTION_GUIDANCE,
                              "reconstruction_error": round(inverted.reconstruction_error, 4)}
         meta["files"]["reconstruction"] = "reconstruction.png"
@@ -110,7 +109,7 @@ def write_picture_twins(twins: PictureTwins, name: str, rewrite: Rewrite, seed: 
     return meta
 
 
-def procedural_meta(rewrite: Rewrite, seed: int, settings: PipelineSettings, result, out_dir: Path) -> dict:
+def procedural_meta(rewrite: Rewrite, seed: int, settings: TwinSettings, result, out_dir: Path) -> dict:
     """The procedural pair's meta.json record, after writing the truth files of its artistic image."""
     import cv2
 

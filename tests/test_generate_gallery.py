@@ -22,17 +22,18 @@ def data(tmp_path):
     for stage, names in {"twins": ("artistic", "realistic"), "mask": ("clusters", "mask_overlay"),
                          "flow": ("flow",)}.items():
         for name in names:
-            save_png(tmp_path / stage / "good" / f"{name}.png", picture)
-    write_video(tmp_path / "video/good/cinemagraph.mp4",
+            save_png(tmp_path / "data" / stage / "good" / f"{name}.png", picture)
+    write_video(tmp_path / "data/video/good/cinemagraph.mp4",
                 np.stack([np.roll(picture, 2 * t, axis=1) for t in range(FRAMES)]), fps=FPS)
-    (tmp_path / "mask").mkdir(exist_ok=True)
+    (tmp_path / "data/mask").mkdir(exist_ok=True)
     pd.DataFrame([{"id": "good", "status": "ok", "error": None},
                   {"id": "bad", "status": "failed", "error": "no cluster overlaps <i>the</i> sea"}]).to_parquet(
-        tmp_path / "mask/manifest.parquet")
+        tmp_path / "data/mask/manifest.parquet")
     videos = pd.DataFrame([{"id": "bad", "status": "failed", "error": "input 'mask' not found"},
                            {"id": "good", "status": "ok", "error": None}])
-    write_prompt_gallery(videos, tmp_path / "video", "mp4", {"good": TRICKY_PROMPT, "bad": "a stormy sea"})
-    return tmp_path
+    write_prompt_gallery(videos, tmp_path / "data/video", "mp4", {"good": TRICKY_PROMPT, "bad": "a stormy sea"},
+                         tmp_path)
+    return tmp_path / "data"
 
 
 def test_the_prompt_gallery_shows_every_step_and_plays_every_loop(data, browser):

@@ -12,7 +12,7 @@ from test_pipeline import ROOT
 @pytest.mark.slow
 def test_training_stages_feed_the_learned_animate_stage(prefect_server, tmp_path, one_torch_thread, monkeypatch):
     from flows.animate import animate_flow
-    from flows.pipeline import stage_flows
+    from flows.dag import declared
     from flows.synth import synth_flow
     from flows.learned import train_flow_stage, train_frame_stage
     from stages.learned.train_flow import FlowTraining
@@ -28,21 +28,22 @@ def test_training_stages_feed_the_learned_animate_stage(prefect_server, tmp_path
                                  eval_stride=3)
     params["animate_learned"].update(frames=6, flow_model=str(tmp_path / "g_flow"),
                                      frame_model=str(tmp_path / "g_frame"))
-    assert {"synth_train", "train_flow", "train_frame", "animate_learned"} <= set(stage_flows())
+    assert all(declared(name) for name in ("synth_train", "train_flow", "train_frame", "animate_learned"))
     synth_flow(params, out_dir=str(tmp_path / "synth_train"), section="synth_train")
     assert json.loads((tmp_path / "synth_train/splits.json").read_text())["validation"] == ["scene0003", "scene0007"]
-    plots = str(tmp_path / "plots")
-    flow_run = train_flow_stage(params, str(tmp_path / "g_flow"), str(tmp_path / "train_flow.json"), plots)
+    plots = lambda name: (str(tmp_path / f"plots/{name}_losses.csv"), str(tmp_path / f"plots/{name}_validation.csv"))
+    flow_run = train_flow_stage(params, str(tmp_path / "g_flow"), str(tmp_path / "train_flow.json"),
+                                *plots("train_flow"))
     assert flow_run.status.tolist() == ["ok"]
     metrics = json.loads((tmp_path / "train_flow.json").read_text())
     assert {"epe", "epe_zero", "epe_mean", "speed_outside"} <= set(metrics)
     losses = pd.read_csv(tmp_path / "plots/train_flow_losses.csv")
     assert losses.step.tolist() == [2, 4] and "epe_px" in losses
-    train_frame_stage(params, str(tmp_path / "g_frame"), str(tmp_path / "train_frame.json"), plots)
+    train_frame_stage(params, str(tmp_path / "g_frame"), str(tmp_path / "train_frame.json"), *plots("train_frame"))
     assert {"psnr_learned", "psnr_renderer"} <= set(json.loads((tmp_path / "train_frame.json").read_text()))
     assert (tmp_path / "g_frame/g_frame.safetensors").is_file()
     # the generation side reads the checkpoints
-    synth_flow(params, out_dir=str(tmp_path / "synth"))
+    synth_flow(params, out_dir=str(tmp_path / "synth"), section="synth")
     manifest = animate_flow(params, scenes=str(tmp_path / "synth"), out_dir=str(tmp_path / "animate"),
                             metrics_path=str(tmp_path / "animate.json"), section="animate_learned")
     assert manifest.status.tolist() == ["ok", "ok"]
@@ -51,6 +52,7 @@ def test_training_stages_feed_the_learned_animate_stage(prefect_server, tmp_path
     # a re-run of the training stage resumes from its finished state instead of training again
     steps = []
     monkeypatch.setattr(FlowTraining, "step", lambda self, batch, iteration: steps.append(iteration) or {})
-    again = train_flow_stage(params, str(tmp_path / "g_flow_again"), str(tmp_path / "again.json"), plots)
+    again = train_flow_stage(params, str(tmp_path / "g_flow_again"), str(tmp_path / "again.json"),
+                             *plots("train_flow"))
     assert steps == []
     assert again.epe.tolist() == flow_run.epe.tolist()

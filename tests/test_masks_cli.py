@@ -92,27 +92,28 @@ def test_bad_input_is_one_line(change, arguments, message, tmp_path, monkeypatch
 
 
 def test_mask_stage_caches_items_records_failures_and_rekeys_on_params(prefect_server, tmp_path):
-    from flows.masks import mask_flow
+    from flows.dag import declared
+    from flows.pipeline import run_declared
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["run"].update(executor="local", store=str(tmp_path / "store"))
     (tmp_path / "prompts.csv").write_text("id,prompt\nriver,a river\nlava,a lava flow\n")
     params["rewrite"]["prompts"] = str(tmp_path / "prompts.csv")
-    truth = twins_folder(tmp_path / "twins/river")
-    twins_folder(tmp_path / "twins/lava", region="lava")
-    params["mask"].update(segmenter="png", segmentation=str(tmp_path / "twins/river/seg.png"))
-    run = lambda: mask_flow(params, twins=str(tmp_path / "twins"), out_dir=str(tmp_path / "mask")).set_index("id")
+    truth = twins_folder(tmp_path / "data/twins/river")
+    twins_folder(tmp_path / "data/twins/lava", region="lava")
+    params["mask"].update(segmenter="png", segmentation=str(tmp_path / "data/twins/river/seg.png"))
+    run = lambda: run_declared(declared("mask"), params, root=tmp_path).set_index("id")
     first = run()
     assert first.loc["river", "status"] == "ok" and first.loc["river", "region"] == "river"
     assert first.loc["lava", "status"] == "failed" and "no segmentation vocabulary" in first.loc["lava", "error"]
-    assert iou(load_mask(tmp_path / "mask/river/mask.png"), truth) >= 0.9
-    assert "river" in (tmp_path / "mask/index.html").read_text()
+    assert iou(load_mask(tmp_path / "data/mask/river/mask.png"), truth) >= 0.9
+    assert "river" in (tmp_path / "data/mask/index.html").read_text()
     assert run().attrs["run"] == {"ok": 0, "cached": 1, "failed": 1}
     params["mask"]["n_clusters"] = 12
     again = run()
     assert again.attrs["run"]["ok"] == 1 and again.loc["river", "status"] == "ok"
-    assert json.loads((tmp_path / "mask/river/mask.json").read_text())["n_clusters"] == 12
-    assert pd.read_parquet(tmp_path / "mask/manifest.parquet").set_index("id").loc["river", "status"] == "ok"
+    assert json.loads((tmp_path / "data/mask/river/mask.json").read_text())["n_clusters"] == 12
+    assert pd.read_parquet(tmp_path / "data/mask/manifest.parquet").set_index("id").loc["river", "status"] == "ok"
 
 
 def test_dvc_mask_stage_follows_twins_and_the_trained_segmenter():

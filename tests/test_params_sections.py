@@ -20,18 +20,23 @@ def read_section(name: str, params: dict, tmp_path) -> None:
     from flows.synth import synth_flow
     from stages.learned.train_flow import FlowTraining
     from stages.learned.train_frame import FrameTraining
-    from stages.settings import (attention_options, flow_options, inversion_options, mask_options, model_options,
-                                 procedural_options, rewrite_options, twin_options, video_options)
+    from stages.diffusion.makers import (attention_options, inversion_options, model_options, procedural_options,
+                                         twin_options)
+    from stages.masks.maker import MaskSettings
+    from stages.motion.render import video_options
+    from stages.motion.sources import flow_options
+    from stages.text.prompts import rewrite_options
     from tasks.masks import train_segment
     from tasks.prefect_task import run_stage
     from tasks.synth import SYNTH
 
     readers = {
         "run": lambda: run_stage(SYNTH, [], {}, tmp_path / "out", params["run"]),
-        "synth": lambda: synth_flow.fn(params, out_dir=str(tmp_path / "synth")),
+        "synth": lambda: synth_flow.fn(params, out_dir=str(tmp_path / "synth"), section="synth"),
         "synth_train": lambda: synth_flow.fn(params, out_dir=str(tmp_path / "synth"), section="synth_train"),
-        "animate": lambda: animate_flow.fn(params, scenes=str(tmp_path)),
-        "animate_learned": lambda: animate_flow.fn(params, scenes=str(tmp_path), section="animate_learned"),
+        "animate": lambda: animate_flow.fn(params, str(tmp_path), str(tmp_path / "a"), str(tmp_path / "m"), "animate"),
+        "animate_learned": lambda: animate_flow.fn(params, str(tmp_path), str(tmp_path / "a"), str(tmp_path / "m"),
+                                                   "animate_learned"),
         "evaluate": lambda: evaluation_settings(params),
         "models": lambda: model_options(params), "twins": lambda: twin_options(params),
         "attention": lambda: attention_options(params), "inversion": lambda: inversion_options(params),
@@ -39,7 +44,7 @@ def read_section(name: str, params: dict, tmp_path) -> None:
         "train_flow": lambda: FlowTraining(tmp_path, params["train_flow"], tmp_path / "work"),
         "train_frame": lambda: FrameTraining(tmp_path, params["train_frame"], tmp_path / "work"),
         "train_segment": lambda: train_segment(params["train_segment"], tmp_path / "seg", tmp_path / "m.json"),
-        "mask": lambda: mask_options(params["mask"]),
+        "mask": lambda: MaskSettings.from_section(params["mask"]),
         "flow": lambda: flow_options(params["flow"]), "video": lambda: video_options(params["video"]),
     }
     assert set(readers) == set(PARAMS), "a params section without a strict reader"
@@ -56,7 +61,7 @@ def test_a_misspelt_key_is_refused_with_its_name(name, tmp_path):
 
 
 def test_a_misspelt_nested_key_of_the_procedural_world_is_refused():
-    from stages.settings import procedural_options
+    from stages.diffusion.makers import procedural_options
 
     params = copy.deepcopy(PARAMS)
     params["twins"]["procedural"]["warp"] = 2

@@ -1,5 +1,6 @@
 """The backbone end to end: Prefect flows, the content-addressed store, Ray, manifests, and DVC."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -33,13 +34,13 @@ def test_items_are_cached_by_content_and_failures_are_recorded(prefect_server, t
     from flows.synth import synth_flow
 
     params = small_params(tmp_path)
-    synth = synth_flow(params, out_dir=str(tmp_path / "synth"))
+    synth = synth_flow(params, out_dir=str(tmp_path / "synth"), section="synth")
     assert list(synth.status) == ["ok"] * 3
     assert set(synth.split) == {"train", "validation"}
     # Corrupt one scene's picture: that item fails with its error, the others complete.
     (tmp_path / "synth/scene0001/scene0001_input.png").write_bytes(b"broken")
     animate = lambda: animate_flow(params, scenes=str(tmp_path / "synth"), out_dir=str(tmp_path / "animate"),
-                                   metrics_path=str(tmp_path / "metrics.json"))
+                                   metrics_path=str(tmp_path / "metrics.json"), section="animate")
     first = animate()
     assert first.attrs["run"] == {"ok": 2, "cached": 0, "failed": 1}
     first = first.set_index("id")
@@ -73,17 +74,15 @@ def test_items_are_cached_by_content_and_failures_are_recorded(prefect_server, t
     assert not any(ray.get([probe.remote() for _ in range(8)]))
 
 
-@pytest.mark.slow
-def test_dvc_repro_runs_then_does_nothing_then_reruns_only_animate(tmp_path):
-    repo = tmp_path / "repo"
+def project_copy(repo: Path, params: dict) -> tuple:
+    """The tracked files of the project copied into ``repo`` (no DVC outputs or lock) as a git repository with
+    ``params``, and (run, dvc): a command runner in it (the Prefect server of its own, as a user's) and DVC."""
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     for name in files.split():
         if name.startswith(("data/synth", "data/animate", "dvc.lock")):
             continue
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, repo / name)
-    params = small_params(repo)
-    params["run"]["store"] = ".cache/store"
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PREFECT_HOME", None)
@@ -93,7 +92,15 @@ def test_dvc_repro_runs_then_does_nothing_then_reruns_only_animate(tmp_path):
     for command in (["git", "init", "-q"], ["git", "add", "-A"],
                     ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
         assert run(*command).returncode == 0
-    dvc = [sys.executable, "-m", "dvc"]
+    return run, [sys.executable, "-m", "dvc"]
+
+
+@pytest.mark.slow
+def test_dvc_repro_runs_then_does_nothing_then_reruns_only_animate(tmp_path):
+    repo = tmp_path / "repo"
+    params = small_params(repo)
+    params["run"]["store"] = ".cache/store"
+    run, dvc = project_copy(repo, params)
     first = run(*dvc, "repro", "animate")  # synth → animate; the other stages have tests of their own
     assert first.returncode == 0, first.stdout + first.stderr
     assert "synth: 3 ok" in first.stdout and "animate: 3 ok" in first.stdout
@@ -111,23 +118,65 @@ def test_dvc_repro_runs_then_does_nothing_then_reruns_only_animate(tmp_path):
     assert np.abs(frames).max() > 0
 
 
-def test_dvc_stages_are_the_declared_stages_with_generated_code_deps():
-    """One source of truth: dvc.yaml's code deps are what the stages' flow modules import (python -m
-    flows.pipeline rewrites them), so DVC never calls a stage up to date while its items' keys changed."""
-    import importlib
-    import pkgutil
-
-    import flows
-    from flows.pipeline import stage_modules, with_generated_deps
+def test_dvc_yaml_is_generated_from_the_declarations():
+    """One source of truth: dvc.yaml is what flows.dag declares (python -m flows.dvc_yaml writes it), so DVC
+    never calls a stage up to date while its items' keys changed."""
+    from flows.dag import STAGES
+    from flows.dvc_yaml import dvc_yaml_text
 
     text = (ROOT / "dvc.yaml").read_text()
-    assert text == with_generated_deps(text), "run `python -m flows.pipeline` to regenerate dvc.yaml's deps"
+    assert text == dvc_yaml_text(ROOT / "params.yaml"), "run `python -m flows.dvc_yaml` to regenerate dvc.yaml"
     stages = yaml.safe_load(text)["stages"]
-    assert set(stages) == set(stage_modules())
-    # The tables read from the sources are the ones the modules build when imported.
-    imported = {}
-    for info in pkgutil.iter_modules(flows.__path__, "flows."):
-        if not info.ispkg and info.name != "flows.pipeline":
-            imported.update(dict.fromkeys(getattr(importlib.import_module(info.name), "STAGES", {}), info.name))
-    assert imported == stage_modules()
+    assert list(stages) == [stage.name for stage in STAGES]
     assert all(stage["cmd"] == f"cinemagraph pipeline {name}" for name, stage in stages.items())
+    # A stage's code deps are the modules it runs: the rewrite step reads no renderer, the video step no
+    # diffusion model, and no stage depends on the declarations of the others.
+    assert "stages/motion/engine.py" not in stages["rewrite"]["deps"]
+    assert "stages/diffusion/twins.py" not in stages["video"]["deps"]
+    assert all("flows/dag.py" not in stage["deps"] for stage in stages.values())
+
+
+TOY_STEP = '''"""A toy step: the length of each rewritten prompt's twin prompt."""
+
+import json
+
+from tasks.batch import ItemStep
+
+
+def toy_item(item, params, out_dir):
+    """length.txt: the number of characters of the twin prompt."""
+    length = len(json.loads(item.inputs["rewrite"].read_text())["twin_prompt"]) * params["factor"]
+    (out_dir / "length.txt").write_text(str(length))
+    return {"length": length}
+
+
+TOY = ItemStep("toy", toy_item, light=True)
+'''
+
+TOY_DECLARATION = """    Stage("toy", "tasks.toy:TOY", params=("toy",), items=PROMPTS,
+          inputs={"rewrite": "data/rewrite/{id}/rewrite.json"}, outs={"out_dir": "data/toy"}),
+"""
+
+
+@pytest.mark.slow
+def test_a_stage_is_one_step_module_and_one_declaration(tmp_path):
+    """Adding a stage: write its step module and its declaration, regenerate dvc.yaml — DVC places it after
+    the stage it reads and ``cinemagraph pipeline toy`` runs it, through the code paths of every stage."""
+    repo = tmp_path / "repo"
+    params = small_params(repo)
+    params.update(run={**params["run"], "executor": "local", "store": ".cache/store"}, toy={"factor": 2})
+    run, dvc = project_copy(repo, params)
+    (repo / "tasks/toy.py").write_text(TOY_STEP)
+    dag = (repo / "flows/dag.py").read_text()
+    end = dag.index("\n)\n\"\"\"Every stage")
+    (repo / "flows/dag.py").write_text(dag[:end + 1] + TOY_DECLARATION + dag[end + 1:])
+    assert run(sys.executable, "-m", "flows.dvc_yaml").returncode == 0
+    toy = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["toy"]
+    assert toy["deps"][:2] == [params["rewrite"]["prompts"], "data/rewrite"] and "tasks/toy.py" in toy["deps"]
+    shown = run(*dvc, "dag", "toy")
+    assert shown.returncode == 0 and shown.stdout.index("rewrite") < shown.stdout.index("toy"), shown.stdout
+    done = run(*dvc, "repro", "toy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "toy: 1 ok" in done.stdout
+    rewrite = json.loads((repo / "data/rewrite/p0000/rewrite.json").read_text())
+    assert (repo / "data/toy/p0000/length.txt").read_text() == str(2 * len(rewrite["twin_prompt"]))

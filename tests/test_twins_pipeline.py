@@ -32,15 +32,12 @@ def small_params(tmp_path: Path) -> dict:
 
 
 def test_the_three_stages_run_a_prompt_list_cache_items_and_record_bad_ones(prefect_server, tmp_path):
-    from flows.rewrite import rewrite_flow
-    from flows.twin_flows import attention_flow, twins_flow
+    from flows.dag import declared
+    from flows.pipeline import run_declared
 
     params = small_params(tmp_path)
-    folders = {name: str(tmp_path / name) for name in ("rewrite", "twins", "attention")}
-    run = lambda: tuple(manifest.set_index("id") for manifest in (
-        rewrite_flow(params, out_dir=folders["rewrite"]),
-        twins_flow(params, rewrites=folders["rewrite"], out_dir=folders["twins"]),
-        attention_flow(params, twins=folders["twins"], out_dir=folders["attention"])))
+    run = lambda: tuple(run_declared(declared(name), params, root=tmp_path).set_index("id")
+                        for name in ("rewrite", "twins", "attention"))
     rewrite, twins, attention = run()
     good, bad = ["river", "sea"], ["castle", "empty", "no-noun"]
     for manifest in (rewrite, twins, attention):
@@ -48,16 +45,16 @@ def test_the_three_stages_run_a_prompt_list_cache_items_and_record_bad_ones(pref
     assert "nothing to animate" in rewrite.loc["castle", "error"]
     assert "no words" in rewrite.loc["empty", "error"] and "no scene noun" in rewrite.loc["no-noun", "error"]
     assert rewrite.loc["sea", "corrections"] == "removed HTML markup"
-    meta = json.loads((tmp_path / "twins/sea/meta.json").read_text())
+    meta = json.loads((tmp_path / "data/twins/sea/meta.json").read_text())
     assert meta["seed"] == 5 and meta["region"] == "sea" and meta["twin_prompt"].startswith("sea, waves,")
-    assert json.loads((tmp_path / "twins/river/meta.json").read_text())["seed"] == 100  # row 0: twins.seed + 0
+    assert json.loads((tmp_path / "data/twins/river/meta.json").read_text())["seed"] == 100  # row 0: twins.seed + 0
     assert meta["model"]["profile"] == "tiny" and meta["twins"]["mode"] == "lockstep"
     for name in ("artistic.png", "realistic.png", "attention.npy"):
-        assert (tmp_path / "twins/river" / name).is_file()
-    assert np.load(tmp_path / "twins/river/attention.npy").shape == (32, 32)  # grid 4 × 8
-    assert json.loads((tmp_path / "attention/river/attention.json").read_text())["grid"] == [4, 8]
-    assert "starry nights" in (tmp_path / "attention/index.html").read_text()
-    on_disk = pd.read_parquet(tmp_path / "twins/manifest.parquet").set_index("id")
+        assert (tmp_path / "data/twins/river" / name).is_file()
+    assert np.load(tmp_path / "data/twins/river/attention.npy").shape == (32, 32)  # grid 4 × 8
+    assert json.loads((tmp_path / "data/attention/river/attention.json").read_text())["grid"] == [4, 8]
+    assert "starry nights" in (tmp_path / "data/attention/index.html").read_text()
+    on_disk = pd.read_parquet(tmp_path / "data/twins/manifest.parquet").set_index("id")
     assert on_disk.loc["river", "region"] == "river"
     # Again: every finished item comes from the cache; the bad ones fail again with the same message.
     rewrite, twins, attention = run()

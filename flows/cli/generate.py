@@ -57,7 +57,7 @@ def with_overrides(params: dict, args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Generate and say where everything is."""
     from stages.threads import use_cpu_share
-    from tasks.generate import generate
+    from tasks.one_prompt import generate
 
     use_cpu_share()
     started = time.perf_counter()

@@ -26,17 +26,19 @@ def run(args: argparse.Namespace) -> int:
     from tasks.prefect_server import prefect_api
 
     with prefect_api() as server:
-        from flows.pipeline import stage_flow, stage_modules
+        from flows.dag import STAGES, declared
+        from flows.pipeline import prepare, run_declared
         from stages.errors import InputError
         from stages.values import shorten
 
-        stage = stage_flow(args.stage)
+        stage = declared(args.stage)
         if stage is None:
-            raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(sorted(stage_modules()))}")
+            raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(s.name for s in STAGES)}")
+        prepare(stage)
         params = load_params(args.params)
         server.wait()
         with without_heartbeats():
-            manifest = stage(params)
+            manifest = run_declared(stage, params)
     failed = manifest[manifest.status == "failed"]
     for row in failed.itertuples():
         print(f"{args.stage}: {row.id} failed: {row.error}")

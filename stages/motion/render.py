@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -24,6 +24,8 @@ from tqdm import tqdm
 from stages.errors import InputError
 from stages.images import save_png
 from stages.motion.engine import LoopRenderer
+from stages.options import options_from
+from stages.registry import create, registry
 from stages.motion.flowfield import Hint, check_flow, dense_flow, flow_to_rgb, region_hints
 from stages.text.directions import parse_direction
 from stages.video import VIDEO_SUFFIXES, write_video
@@ -192,3 +194,39 @@ class _Counted:
         for frame in self.frames:
             self.seen += 1
             yield frame
+
+
+def video_options(section: dict | None) -> VideoOptions:
+    """VideoOptions from the ``video`` section, every key checked (and the formats known)."""
+    options = options_from(VideoOptions, section, "video")
+    options.check_formats()
+    return options
+
+
+RENDERERS: dict[str, Callable[[VideoOptions], object]] = {}
+"""Renderer by name: ``engine`` (softmax splatting of the artistic image) or ``g_frame`` (the trained network)."""
+
+
+@registry(RENDERERS, "engine")
+def engine_model(options: VideoOptions) -> None:
+    """The motion engine: no network to load."""
+    return None
+
+
+@registry(RENDERERS, "g_frame")
+def g_frame_model(options: VideoOptions):
+    """G_frame of ``options.frame_model``, loaded once per process and weights digest."""
+    from stages.learned.loading import checkpoint_files, frame_model
+
+    return frame_model(checkpoint_files("frame_model", options.frame_model)[0], options.device)
+
+
+def render_loop(options: VideoOptions, artistic: np.ndarray, mask: np.ndarray, flow: np.ndarray
+                ) -> tuple[np.ndarray, dict]:
+    """The seamless loop of ``artistic`` (uint8 (H, W, 3); mask bool (H, W); flow float32 (2, H, W) in pixels per
+    frame) by the renderer ``options`` name (G_frame when ``frame_model`` is set, else the engine) → uint8
+    (N, H, W, 3) and which renderer made it."""
+    model = create(RENDERERS, "renderer", "g_frame" if options.frame_model else "engine", options)
+    renderer, rendering = make_renderer(artistic, mask, flow, options.frames, options.feather_px, options.device,
+                                        model)
+    return render_frames(renderer), rendering

@@ -13,12 +13,18 @@ The mask of a prompt comes in connected parts, each with a class (``waterfall``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from stages.errors import InputError
+from stages.options import options_from
+from stages.registry import create, registry
 from stages.text.directions import angle_to_vector, parse_direction
+
+if TYPE_CHECKING:
+    from stages.text.prompts import Rewrite
 
 DEFAULT_MOTION = {
     "waterfall": (270.0, 1.0, "falls"),
@@ -98,3 +104,82 @@ def part_flow(region_ids: np.ndarray, regions: list[dict], region: str | None, d
         records.append({"id": part["id"], "class": part["class"], "source": source,
                         "angle_degrees": round(float(part_angle), 3), "speed": round(speed * factor, 4)})
     return flow, records
+
+
+@dataclass(frozen=True)
+class MotionRequest:
+    """What a motion source reads besides the picture and the mask."""
+
+    prompt: str
+    """the artistic prompt (a text-conditioned G_flow reads it)."""
+    region: str | None
+    """the prompt's region: the parts a direction phrase names."""
+    direction: str | None
+    """a direction phrase, or None."""
+    seed: int
+    """seed of the angle drawn inside the direction's range."""
+
+    @classmethod
+    def of(cls, rewrite: Rewrite, seed: int) -> MotionRequest:
+        """The request of a rewritten prompt."""
+        return cls(rewrite.prompt, rewrite.region, rewrite.direction, seed)
+
+
+MOTION_SOURCES: dict[str, Callable[[FlowOptions], object]] = {}
+"""Motion source by name: ``g_flow`` (the trained network) or ``direction`` (the prompt's direction phrase on
+the parts it names, each other part its class's default motion)."""
+
+
+@registry(MOTION_SOURCES, "direction")
+class DirectionMotion:
+    """A uniform motion per part: the direction phrase on the parts it names, class defaults elsewhere."""
+
+    def __init__(self, options: FlowOptions):
+        self.options = options
+
+    def __call__(self, realistic: np.ndarray, region_ids: np.ndarray, regions: list[dict], request: MotionRequest
+                 ) -> tuple[np.ndarray, dict]:
+        """flow float32 (2, H, W) in pixels per frame, and motion.json's record."""
+        flow, parts = part_flow(region_ids, regions, request.region, request.direction, self.options.speed,
+                                request.seed)
+        return flow, {"source": "per part: direction phrase or class default", "parts": parts,
+                      "settings": asdict(self.options)}
+
+
+@registry(MOTION_SOURCES, "g_flow")
+class LearnedMotion:
+    """G_flow's flow from the realistic twin, the mask and the prompt (or the direction's angle)."""
+
+    def __init__(self, options: FlowOptions):
+        from stages.learned.loading import checkpoint_files, flow_predictor
+
+        self.options = options
+        self.predictor = flow_predictor(checkpoint_files("flow_model", self.options.flow_model)[0],
+                                        self.options.device)
+
+    def __call__(self, realistic: np.ndarray, region_ids: np.ndarray, regions: list[dict], request: MotionRequest
+                 ) -> tuple[np.ndarray, dict]:
+        """flow float32 (2, H, W) in pixels per frame, and motion.json's record."""
+        from stages.motion.render import Motion, motion_flow
+
+        motion = Motion(flow_model=self.predictor, speed=self.options.speed, max_flow=self.options.max_flow)
+        if self.predictor.conditioning == "text":
+            motion = replace(motion, caption=request.prompt)
+        else:
+            _, records = part_flow(region_ids, regions, request.region, request.direction, 1.0, request.seed)
+            motion = replace(motion, angle=records[0]["angle_degrees"])
+        flow, _ = motion_flow(motion, realistic, region_ids > 0)
+        source = f"G_flow ({self.predictor.conditioning}-conditioned) from {self.options.flow_model}"
+        parts = [{"id": part["id"], "class": part["class"], "source": source} for part in regions]
+        return flow, {"source": source, "parts": parts, "settings": asdict(self.options)}
+
+
+def motion_source(options: FlowOptions):
+    """The motion source the ``flow`` settings name: G_flow when ``flow_model`` is set (its weights loaded once
+    per process), else the direction."""
+    return create(MOTION_SOURCES, "motion source", "g_flow" if options.flow_model else "direction", options)
+
+
+def flow_options(section: dict | None) -> FlowOptions:
+    """FlowOptions from the ``flow`` section, every key checked."""
+    return options_from(FlowOptions, section, "flow")

@@ -55,6 +55,7 @@ from dataclasses import asdict, dataclass, field
 from stages.text.directions import Direction, parse_direction
 from stages.errors import InputError
 from stages.memo import loaded_once
+from stages.options import options_from
 
 TWIN_SUFFIX = "nature, bright, realistic, photography, 4k, 8k"
 MAX_PROMPT_CHARS = 1000
@@ -523,3 +524,8 @@ def rewrite_prompt(
         nouns=kept,
         notes=notes,
     )
+
+
+def rewrite_options(params: dict) -> RewriteOptions:
+    """RewriteOptions from ``params["rewrite"]`` (its ``prompts`` entry names the batch file, not a knob)."""
+    return options_from(RewriteOptions, params.get("rewrite"), "rewrite", batch_keys=("prompts",))
