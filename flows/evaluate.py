@@ -17,6 +17,7 @@ import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is impo
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +31,10 @@ from stages.evaluation.i3d import detector_file, load_detector
 from stages.evaluation.video_metrics import default_lpips_path
 from stages.options import check_keys
 from tasks.batch import Item
-from tasks.evaluate import EVALUATE
+from tasks.evaluate import EVALUATE, EvaluateOptions
 from tasks.prefect_task import run_stage
 from tasks.video_sets import VideoEntry, find_videos
 
-DEFAULTS = {"i3d": None, "protocols": ["fvd16", "fvd60"], "margin": 0, "mask_threshold": 2.0, "lpips": None}
 PER_VIDEO = ["static_rmse", "static_ms_ssim", "static_lpips", "static_flicker", "static_drift", "seam_ratio",
              "motion_energy"]
 
@@ -139,8 +139,9 @@ def write_outputs(manifest: pd.DataFrame, fvd: list[dict], detector: str, out_di
 
 def evaluation_settings(params: dict) -> dict:
     """The ``evaluate`` section over the defaults, checked: known protocols, a detector that loads."""
-    check_keys(params.get("evaluate"), "evaluate", extra=tuple(DEFAULTS))
-    settings = {**DEFAULTS, **(params.get("evaluate") or {})}
+    check_keys(params.get("evaluate"), "evaluate", EvaluateOptions)
+    defaults = {**asdict(EvaluateOptions()), "protocols": list(EvaluateOptions.protocols)}
+    settings = {**defaults, **(params.get("evaluate") or {})}
     for name in settings["protocols"]:
         get_protocol(name)
     if settings["protocols"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stages.errors import InputError
+from stages.errors import InputError, shorten
 
 if TYPE_CHECKING:
     import torch
@@ -18,7 +18,6 @@ def resolve_device(name: str, setting: str = "device") -> "torch.device":
     """
     import torch  # here, not at import: the command line answers bad input before loading torch
 
-    from stages.values import shorten
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,9 +1,10 @@
 """Checks of the values a user types (command-line options) or sets (``params.yaml``, ``-S section.key=...``).
 
-One rule per kind of value: :class:`Range` for numbers (finite, integer or not, inside bounds) and
-:func:`text` for free text (its length). Each gives a one-line :class:`~stages.errors.InputError` naming the
-setting; :func:`option` turns a rule into an ``argparse`` type; :func:`check_section` applies rules to a
-params section. Long user text is never echoed back whole (:func:`shorten`).
+One rule per kind of value: :class:`Range` for numbers (finite, integer or not, inside bounds), :func:`text`
+for free text (its length), :func:`DEVICE` for devices. Each gives a one-line
+:class:`~stages.errors.InputError` naming the setting; :func:`option` turns a rule into an ``argparse`` type;
+a setting's rule lives in its dataclass field (:func:`ruled`), and :func:`check_section` applies the rules to
+a params section. Long user text is never echoed back whole (:func:`stages.errors.shorten`).
 """
 
 from __future__ import annotations
@@ -12,22 +13,11 @@ import argparse
 import math
 import numbers
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from stages.errors import InputError
-
-ECHO_CHARS = 60
-"""At most this many characters of a user's value are quoted back in a message."""
-
-
-def shorten(value: object, limit: int = ECHO_CHARS) -> str:
-    """``repr`` of ``str(value)``, cut to ``limit`` characters with the full length said when longer."""
-    text = str(value)
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}… ({len(text)} characters)"
-
+from stages.devices import check_device
+from stages.errors import InputError, shorten
 
 def _show(bound: float) -> str:
     """A bound as written: whole numbers in full (4294967295, not 4.29e+09)."""
@@ -139,7 +129,7 @@ def check_section(section: dict | None, name: str, rules: dict[str, Any]) -> dic
     A rule is a :class:`Range` or a check (value, setting) → value such as :func:`stages.devices.check_device`.
     Keys without a rule and null values are passed through, numbers of the right kind unchanged (30 stays
     30 under a float rule), text converted ("0.5" → 0.5); e.g. ``check_section(params["animate"], "animate",
-    PARAMS["animate"])`` refuses ``-S animate.speed=nan`` as "animate.speed must be a finite number ...".
+    {"speed": SPEED})`` refuses ``-S animate.speed=nan`` as "animate.speed must be a finite number ...".
     """
     section = dict(section or {})
     for key, rule in rules.items():
@@ -174,46 +164,29 @@ COUNT = Range(1, 10**9, integer=True)
 """How many of something (scenes, iterations, a batch size)."""
 RATE = Range(0, 1, low_open=True)
 """A learning rate or a decay factor."""
+SIZE = Range(16, 4096, integer=True)
+"""A side of a picture, pixels."""
 
 
-def _device(value: Any, setting: str) -> str:
-    """A device name that is present (stages.devices.check_device, imported when a section is checked)."""
-    from stages.devices import check_device
+def auto_or(check: Range) -> Callable[[Any, str], Any]:
+    """A rule taking ``auto`` (resolved later, e.g. by the model profile) or a value ``check`` accepts."""
+    return lambda value, setting: value if value == "auto" else check.check(value, setting)
 
+
+def DEVICE(value: Any, setting: str) -> str:  # noqa: N802 (a rule, named like the others)
+    """A device name that is present (stages.devices.check_device)."""
     return check_device(str(value), setting)
 
 
-_ANIMATE = {"frames": FRAMES, "fps": FPS, "speed": SPEED, "smoothness": SMOOTHNESS, "feather_px": FEATHER,
-            "max_flow": MAX_FLOW, "seed": SEED, "device": _device}
-_SCENES = {"count": COUNT, "seed": SEED, "height": Range(16, 4096, integer=True),
-           "width": Range(16, 4096, integer=True), "frames": FRAMES, "fps": FPS, "crf": Range(0, 51, integer=True),
-           "validation_every": COUNT}
-_TRAINING = {"crop": Range(16, 4096, integer=True), "mask_threshold": Range(0), "iterations": COUNT,
-             "batch_size": COUNT, "lr_g": RATE, "lr_d": RATE, "beta1": Range(0, 1), "beta2": Range(0, 1),
-             "ema_decay": Range(0, 1), "validate_every": COUNT, "checkpoint_every": COUNT, "log_every": COUNT,
-             "seed": SEED, "device": _device, "workers": Range(0, 256, integer=True), "feather_px": FEATHER,
-             "epe_weight": Range(0), "gan_weight": Range(0), "feature_matching_weight": Range(0),
-             "l1_weight": Range(0), "perceptual_weight": Range(0), "hint_smoothness": SMOOTHNESS,
-             "predicted_flow_iterations": Range(0, 10**9, integer=True), "eval_stride": COUNT}
-PARAMS = {
-    "run": {"num_cpus": Range(1, 4096, integer=True), "object_store_mb": Range(64, 10**7, integer=True),
-            "retries": Range(0, 100, integer=True)},
-    "synth": _SCENES, "synth_train": _SCENES,
-    "animate": _ANIMATE, "animate_learned": _ANIMATE,
-    "evaluate": {"margin": Range(0, 10000, integer=True), "mask_threshold": Range(0, 255)},
-    "models": {"device": _device, "init_seed": SEED},
-    "rewrite": {"max_chars": Range(1, 100000, integer=True)},
-    "twins": {"seed": SEED, "artistic_guidance": Range(0, 100), "realistic_guidance": Range(0, 100),
-              "negative_mix": FRACTION, "attention_injection": FRACTION, "resnet_injection": FRACTION},
-    "attention": {"max_timestep": Range(0, 1000, integer=True)},
-    "mask": {"seed": SEED, "overlap": FRACTION, "boundary_overlap": FRACTION,
-             "refine_px": Range(0, 1024, integer=True)},
-    "inversion": {"steps": STEPS},
-    "train_flow": _TRAINING, "train_frame": _TRAINING,
-}
-"""Rules of the numbers (and devices) of each params.yaml section, by section and key, for
-:func:`check_section`; keys that may be ``auto`` (twins height, width, steps) are checked where ``auto`` is
-resolved."""
+def rule(check: Range | Callable[[Any, str], Any]) -> dict:
+    """A dataclass field's metadata holding its rule (what params readers and options check it with)."""
+    return {"rule": check}
+
+
+def ruled(default: Any, check: Range | Callable[[Any, str], Any]) -> Any:
+    """A dataclass field with ``default`` and the rule ``check`` (a Range or a function (value, setting) →
+    value): ``speed: float = ruled(1.0, SPEED)``."""
+    return field(default=default, metadata=rule(check))
 
 
 MEMORY_SETTING = "CINEMAGRAPH_MAX_MEMORY_MB"

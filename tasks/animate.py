@@ -16,6 +16,7 @@ from stages.evaluation.video_metrics import psnr
 from stages.video import read_video, write_npz
 from tasks.batch import Item, ItemStep
 from stages.learned.loading import flow_predictor, frame_model
+from stages.values import DEVICE, FEATHER, FPS, FRAMES, MAX_FLOW, SMOOTHNESS, SPEED, ruled
 from tasks.checkpoints import checkpoint_inputs
 
 
@@ -35,15 +36,15 @@ def loop_metrics(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, im
 class AnimateOptions:
     """The ``animate`` / ``animate_learned`` sections: how every clip of a scene folder is animated."""
 
-    frames: int = 60
+    frames: int = ruled(60, FRAMES)
     """frames per loop (the paper: 60 for the real-domain evaluation, 120 for art)."""
-    fps: float = 30
+    fps: float = ruled(30, FPS)
     """frames per second."""
-    speed: float = 1.0
+    speed: float = ruled(1.0, SPEED)
     """multiplies the flow (pixels per frame)."""
-    smoothness: float = 0.25
+    smoothness: float = ruled(0.25, SMOOTHNESS)
     """Gaussian width of hint interpolation, fraction of the larger image side."""
-    feather_px: float = 3.0
+    feather_px: float = ruled(3.0, FEATHER)
     """width of the feathered edge where the moving region meets the static one, pixels."""
     motion: str = "hints"
     """hints (read off the clip's motion file) or learned (G_flow)."""
@@ -53,9 +54,9 @@ class AnimateOptions:
     """G_flow checkpoint folder (motion: learned)."""
     frame_model: str = "data/models/g_frame"
     """G_frame checkpoint folder (renderer: learned)."""
-    max_flow: float | None = None
+    max_flow: float | None = ruled(None, MAX_FLOW)
     """clamp G_flow's flow to ±this (pixels per frame); None: no clamp."""
-    device: str = "cpu"
+    device: str = ruled("cpu", DEVICE)
     """torch device of the networks and the engine."""
 
 

@@ -10,6 +10,7 @@ Writes ``features.npz`` (one (400,) float64 array per protocol the video is long
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,25 @@ from stages.evaluation.i3d import load_detector
 from stages.images import load_mask, load_rgb, save_png
 from stages.video import read_video, write_npz
 from stages.evaluation.video_metrics import estimate_moving_mask, load_lpips, video_metrics
+from stages.values import Range, ruled
 from tasks.batch import Item, ItemStep
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """The ``evaluate`` section: FVD against real videos, and per-video static and loop metrics."""
+
+    i3d: str | None = "random"
+    """I3D detector: a TorchScript or state-dict file; random = offline checks only (its FVDs are not comparable
+    to published ones); null = $CINEMAGRAPH_MODELS/i3d/i3d_kinetics400.pt."""
+    protocols: tuple[str, ...] = field(default=("fvd16", "fvd60"))
+    """FVD16: frames[::3][:16]; FVD60: frames[:60]."""
+    margin: int = ruled(0, Range(0, 10000, integer=True))
+    """pixels around the moving region left out of the static metrics."""
+    mask_threshold: float = ruled(2.0, Range(0, 255))
+    """temporal standard deviation (0-255) above which a pixel moves, when a mask must be estimated."""
+    lpips: str | None = None
+    """TorchScript LPIPS file; null = $CINEMAGRAPH_MODELS/lpips/lpips.pt when present."""
 
 
 def fit(image: np.ndarray, shape: tuple[int, int], nearest: bool = False) -> np.ndarray:

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from stages.errors import InputError
 from stages.options import check_keys
 from stages.threads import available_cpus, use_cpu_share
+from stages.values import Range, ruled
 from tasks.batch import Item, ItemStep, item_key, resolved_settings
 from tasks.executor import LocalExecutor, make_executor
 from tasks.store import Store
@@ -48,15 +49,15 @@ class RunOptions:
 
     executor: str = "ray"
     """ray (a local Ray cluster, or the one at RAY_ADDRESS) or local (in this process)."""
-    num_cpus: int | None = 2
+    num_cpus: int | None = ruled(2, Range(1, 4096, integer=True))
     """CPUs of the local Ray cluster (ignored when joining a cluster)."""
     ray_address: str | None = None
     """address of an existing Ray cluster; RAY_ADDRESS in the environment also works."""
-    object_store_mb: int = 512
+    object_store_mb: int = ruled(512, Range(64, 10**7, integer=True))
     """object store of the local Ray cluster, MiB."""
     store: str = ".cache/store"
     """content-addressed per-item results (survives DVC deleting stage outputs)."""
-    retries: int = 0
+    retries: int = ruled(0, Range(0, 100, integer=True))
     """extra attempts of a failed item within one run."""
     actors: int | str = "auto"
     """Ray actors per model-holding step (each loads the models once and serves many items): auto = one per

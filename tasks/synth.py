@@ -10,6 +10,7 @@ from stages.motion.flowfield import flow_to_rgb
 from stages.images import save_png
 from stages.scenes.landscapes import make_scene
 from stages.video import write_video
+from stages.values import COUNT, FPS, FRAMES, SEED, Range, ruled
 from tasks.batch import Item, ItemStep
 
 
@@ -17,21 +18,21 @@ from tasks.batch import Item, ItemStep
 class SynthOptions:
     """The ``synth`` / ``synth_train`` sections: how many scenes, of which size."""
 
-    count: int = 12
+    count: int = ruled(12, COUNT)
     """number of scenes."""
-    seed: int = 0
+    seed: int = ruled(0, SEED)
     """seed of the first scene; scene i uses seed + i."""
-    height: int = 256
+    height: int = ruled(256, Range(16, 4096, integer=True))
     """pixels."""
-    width: int = 384
+    width: int = ruled(384, Range(16, 4096, integer=True))
     """pixels."""
-    frames: int = 60
+    frames: int = ruled(60, FRAMES)
     """ground-truth frames; the texture loops exactly over this many."""
-    fps: float = 30
+    fps: float = ruled(30, FPS)
     """frames per second of the ground-truth videos."""
-    crf: int = 16
+    crf: int = ruled(16, Range(0, 51, integer=True))
     """H.264 quality of the ground-truth videos (lower = better)."""
-    validation_every: int = 4
+    validation_every: int = ruled(4, COUNT)
     """every this-many-th scene is held out (split "validation")."""
 
 

@@ -99,5 +99,6 @@ def test_evaluate_command(prefect_server, folders, tmp_path, monkeypatch, capsys
 def test_evaluate_without_a_detector_says_where_to_put_one(folders, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CINEMAGRAPH_MODELS", str(tmp_path / "models"))
+    (tmp_path / "params.yaml").write_text("evaluate:\n  i3d: null\n")
     assert main(["evaluate", "--real", str(folders / "real"), "--fake", str(folders / "fake")]) == 2
     assert "i3d/i3d_kinetics400.pt" in capsys.readouterr().err

@@ -231,28 +231,30 @@ def test_valid_input_next_to_the_checks_still_gives_the_right_loop(folder, tmp_p
     ("speed", 10**400, "animate.speed"),
 ])
 def test_params_values_are_refused_with_their_name(key, value, words):
-    from stages.values import PARAMS, check_section
+    from flows.params import SECTIONS
 
     with pytest.raises(InputError, match=words.replace(".", r"\.")):
-        check_section({key: value}, "animate", PARAMS["animate"])
+        SECTIONS["animate"].read({key: value}, "animate")
 
 
 def test_params_values_in_range_are_converted():
-    from stages.values import PARAMS, check_section
+    from flows.params import SECTIONS
 
-    assert check_section({"speed": "0.5", "frames": 60.0, "other": "kept"}, "animate", PARAMS["animate"]) == {
-        "speed": 0.5, "frames": 60, "other": "kept"}
+    read = SECTIONS["animate"].read({"speed": "0.5", "frames": 60.0}, "animate")
+    assert (read["speed"], read["frames"]) == (0.5, 60)
+    with pytest.raises(InputError, match="unknown key.*other"):
+        SECTIONS["animate"].read({"other": "kept"}, "animate")
 
 
 def test_the_shipped_params_pass_every_rule_unchanged():
     """The defaults are in range, and checking keeps each value and its type (store keys digest them)."""
     import yaml
 
-    from stages.values import PARAMS, check_section
+    from flows.params import SECTIONS
 
     params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
-    for name, rules in PARAMS.items():
-        checked = check_section(params[name], name, rules)
+    for name, section in SECTIONS.items():
+        checked = section.read(params[name], name)
         assert [(k, type(v), v) for k, v in checked.items()] == [(k, type(v), v) for k, v in params[name].items()]
 
 

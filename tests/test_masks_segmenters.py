@@ -8,9 +8,9 @@ import torch
 
 from stages.errors import InputError
 from stages.images import iou, save_png
-from stages.masks.segmenters import (ADE20K_IDS, SEGMENTERS, SegmenterOptions, create_segmenter,
+from stages.masks.segmenters import (ADE20K_IDS, SEGMENTERS, SegmenterOptions, create_segmenter, load_segmenter,
                                      vocabulary_for)
-from stages.masks.training import (SegmentTrainingOptions, sample_kinds, colour_baseline, label_map, load_segmenter,
+from stages.masks.training import (SegmentTrainingOptions, sample_kinds, colour_baseline, label_map,
                                    scene_samples, train_segmenter)
 from stages.scenes.landscapes import scene_for
 

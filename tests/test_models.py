@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def tiny():
-    return load_models()
+    return load_models(ModelOptions(profile="tiny"))
 
 
 def test_the_byte_level_tokenizer_has_one_token_per_byte():
@@ -103,7 +103,7 @@ def test_missing_weights_name_the_model_and_where_to_put_them(tmp_path, monkeypa
 
 @pytest.mark.parametrize("options, message", [
     (ModelOptions(profile="sd3"), "unknown model profile 'sd3'"),
-    (ModelOptions(dtype="int8"), "models.dtype"),
+    (ModelOptions(profile="tiny", dtype="int8"), "models.dtype"),
 ])
 def test_bad_model_options_are_refused(options, message):
     with pytest.raises(InputError, match=message):
@@ -113,4 +113,4 @@ def test_bad_model_options_are_refused(options, message):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_asking_for_a_gpu_that_is_not_there_is_refused():
     with pytest.raises(InputError, match="no CUDA GPU is available"):
-        load_models(ModelOptions(device="cuda"))
+        load_models(ModelOptions(profile="tiny", device="cuda"))

@@ -31,7 +31,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def models():
-    return load_models()
+    return load_models(ModelOptions(profile="tiny"))
 
 
 def test_ssim_matches_closed_forms():
@@ -60,7 +60,7 @@ def test_lockstep_twins_equal_the_two_pass_reference(models):
 
 
 def test_lockstep_equals_two_pass_to_rounding_in_float64():
-    models = load_models(ModelOptions(dtype="float64"))
+    models = load_models(ModelOptions(profile="tiny", dtype="float64"))
     options = dict(height=64, width=64, steps=6)
     lockstep = generate_twins(models, PROMPT, TWIN, 3, TwinOptions(**options, mode="lockstep"))
     two_pass = generate_twins(models, PROMPT, TWIN, 3, TwinOptions(**options, mode="two-pass"))

@@ -12,7 +12,7 @@ import numpy as np
 
 from stages import values
 from stages.devices import check_device
-from stages.errors import InputError
+from stages.errors import InputError, shorten
 from stages.files import check_outputs, check_writable_folder
 from stages.images import check_image_file, load_mask, load_rgb
 from stages.motion.flowfield import Hint
@@ -41,7 +41,7 @@ def _hint(text: str) -> Hint:
     except InputError:
         raise argparse.ArgumentTypeError(
             f"must be X,Y,DX,DY (finite numbers: a pixel position within ±1000000 and a step within "
-            f"±{MAX_FLOW_VALUE:g} pixels per frame, e.g. 120,80,1.5,0), got {values.shorten(text)}") from None
+            f"±{MAX_FLOW_VALUE:g} pixels per frame, e.g. 120,80,1.5,0), got {shorten(text)}") from None
     return hint
 
 

@@ -40,10 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+SECTIONS = ("rewrite", "models", "twins", "attention", "inversion", "mask", "flow", "video")
+"""The params sections a cinemagraph is made with (the pipeline's settings)."""
+
+
 def with_overrides(params: dict, args: argparse.Namespace) -> dict:
     """``params`` with the command-line options written into their sections."""
-    params = {name: dict(params.get(name) or {}) for name in ("rewrite", "models", "twins", "attention", "inversion",
-                                                              "mask", "flow", "video")}
+    params = {name: dict(params.get(name) or {}) for name in SECTIONS}
     params["rewrite"].pop("prompts", None)
     overrides = {("models", "profile"): args.profile, ("inversion", "steps"): args.inversion_steps,
                  ("video", "frames"): args.frames, ("flow", "speed"): args.speed,
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     use_cpu_share()
     started = time.perf_counter()
-    params = with_overrides(read_params(args.params), args)
+    params = with_overrides(read_params(args.params, SECTIONS), args)
     meta = generate(args.prompt, args.output, params, args.region, args.direction, args.seed, args.image, args.mask)
     parts = ", ".join(f"{part['class']}: {part['source']}" for part in meta["motion"]["parts"])
     print(f"twin prompt: {meta['twin_prompt']}")

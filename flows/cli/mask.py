@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def mask_section(args: argparse.Namespace) -> dict:
     """params.yaml ``mask`` with the command-line options written in."""
     path = args.params or (Path("params.yaml") if Path("params.yaml").is_file() else None)
-    section = dict((load_params(path) or {}).get("mask") or {}) if path else {}
+    section = dict((load_params(path, ("mask",)) or {}).get("mask") or {}) if path else {}
     overrides = {"segmenter": args.segmenter, "local_dir": args.segmenter_dir, "n_clusters": args.clusters,
                  "method": args.method, "erode": args.erode}
     if args.segmentation is not None:

@@ -29,13 +29,13 @@ def run(args: argparse.Namespace) -> int:
         from flows.dag import STAGES, declared
         from flows.pipeline import prepare, run_declared
         from stages.errors import InputError
-        from stages.values import shorten
+        from stages.errors import shorten
 
         stage = declared(args.stage)
         if stage is None:
             raise InputError(f"unknown stage {shorten(args.stage)}; stages: {', '.join(s.name for s in STAGES)}")
         prepare(stage)
-        params = load_params(args.params)
+        params = load_params(args.params, ("run", *stage.params))
         server.wait()
         with without_heartbeats():
             manifest = run_declared(stage, params)

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from flows.params import read_params
     from stages.pipeline import CinemagraphPipeline
 
-    section = dict(read_params(args.params).get("rewrite") or {})
+    section = dict(read_params(args.params, ("rewrite",)).get("rewrite") or {})
     if args.keep is not None:
         section["keep"] = args.keep
     rewrite = CinemagraphPipeline.from_params({"rewrite": section}).rewrite(args.prompt, args.region, args.direction)

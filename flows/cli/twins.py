@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flows.params import read_params
 from stages import values
+from stages.errors import shorten
 from stages.devices import check_device
 from stages.files import check_outputs, check_writable_folder
 
@@ -24,7 +25,7 @@ def parse_size(text: str) -> tuple[int, int]:
     from 64 to 2048."""
     match = re.fullmatch(r"\s*(\d{1,6})\s*(?:[xX]\s*(\d{1,6}))?\s*", text)
     if not match:
-        raise argparse.ArgumentTypeError(f"size {values.shorten(text)} must look like 512 or 768x512 "
+        raise argparse.ArgumentTypeError(f"size {shorten(text)} must look like 512 or 768x512 "
                                          "(width x height)")
     width = int(match.group(1))
     height = int(match.group(2) or width)
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from stages.pipeline import CinemagraphPipeline
     from tasks.twins import describe_attention, make_twins
 
-    params = with_overrides(read_params(args.params), args)
+    params = with_overrides(read_params(args.params, ("models", "rewrite", "twins", "attention")), args)
     rewrite = CinemagraphPipeline.from_params(params).rewrite(args.prompt, args.region, args.direction)
     check_outputs({f"-o {args.output}/{name}": args.output / name for name in OUTPUT_FILES},
                   {"--params": args.params, "--model-dir": args.model_dir})

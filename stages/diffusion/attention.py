@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from stages.values import Range, ruled
 
 ATTENTION_FACTOR = 16
 
@@ -22,7 +23,7 @@ class AttentionOptions:
 
     blocks: tuple[str, ...] = ("down_blocks.1", "up_blocks.2")
     """UNet blocks whose self-attention maps are averaged; all must work at 1/16 of the image size."""
-    max_timestep: int = 541
+    max_timestep: int = ruled(541, Range(0, 1000, integer=True))
     """Maps are averaged over the steps with DDIM timestep ≤ this (the paper: after step 25 of 50)."""
 
 

@@ -28,6 +28,7 @@ from stages.diffusion.models import DiffusionModels
 from stages.diffusion.twins import TwinOptions, TwinResult, check_options, encode_prompts, twins_from_latent
 from stages.errors import InputError
 from stages.images import to_tensor
+from stages.values import STEPS, ruled
 
 RECONSTRUCTION_GUIDANCE = 1.0
 """Classifier-free guidance of the inversion and of the artistic pass that reconstructs the picture."""
@@ -39,7 +40,7 @@ MAX_STEPS = 1000
 class InversionOptions:
     """Knobs of DDIM inversion (params.yaml ``inversion``)."""
 
-    steps: int = 50
+    steps: int = ruled(50, STEPS)
     """DDIM inversion steps, 1–1000, spread over the training timesteps; those above the twins' first
     denoising timestep are skipped. The authors use 999 for paintings: few steps lose saturation on the
     round trip, many cost one UNet call each."""

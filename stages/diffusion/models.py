@@ -27,6 +27,7 @@ import torch
 
 from stages.devices import auto_dtype, resolve_device
 from stages.errors import InputError
+from stages.values import DEVICE, SEED, ruled
 
 # The DDIM schedule of Stable Diffusion 1.x (its scheduler_config.json).
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
@@ -59,17 +60,18 @@ PROCEDURAL_GEOMETRY = {"height": 256, "width": 256, "steps": 0}  # Ā grid 16 ×
 class ModelOptions:
     """Knobs of model loading (params.yaml ``models``)."""
 
-    profile: str = "tiny"
-    """tiny, sd-random, sd14, sd15 or procedural (the synthetic world; no model)."""
+    profile: str = "procedural"
+    """procedural (the synthetic world with exact truth, offline; no model) | tiny (random SD, tests) |
+    sd-random (full size, random) | sd14 | sd15 (real weights; the paper's)."""
     local_dir: str | None = None
     """Folder of a diffusers-format Stable Diffusion (model_index.json, unet/, vae/, …); real profiles only."""
-    device: str = "auto"
+    device: str = ruled("auto", DEVICE)
     """auto (CUDA when present, else CPU), cpu, cuda or cuda:N."""
     dtype: str = "auto"
     """auto (float16 on GPU, float32 on CPU), float16, float32 or float64 (exact comparisons)."""
     offload: bool = False
     """Keep each model on the CPU except while it runs (GPU only; saves ~1 GB of GPU memory)."""
-    init_seed: int = 0
+    init_seed: int = ruled(0, SEED)
     """Seed of the random weights of the random profiles."""
 
 
@@ -256,7 +258,7 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return choices[name]
 
 
-def load_models(options: ModelOptions = ModelOptions()) -> DiffusionModels:
+def load_models(options: ModelOptions) -> DiffusionModels:
     """Build or load the profile's components, in inference mode, placed on the compute device."""
     profiles = (*RANDOM_PROFILES, *REAL_MODELS)
     if options.profile not in profiles:

@@ -39,6 +39,7 @@ from stages.diffusion.attention import AttentionMean, AttentionOptions, attentio
 from stages.errors import InputError
 from stages.images import to_uint8
 from stages.diffusion.models import DiffusionModels
+from stages.values import FRACTION, Range, SIZE, auto_or, ruled
 
 MODES = ("lockstep", "two-pass")
 SIZE_MULTIPLE = 64
@@ -49,23 +50,23 @@ ARTISTIC_CONDITIONAL_ROW = 1  # row of the artistic conditional branch in every 
 class TwinOptions:
     """Knobs of twin generation (params.yaml ``twins``); defaults are the paper's."""
 
-    height: int = 512
+    height: int = ruled(512, auto_or(SIZE))
     """Image height in pixels, a multiple of 64."""
-    width: int = 512
+    width: int = ruled(512, auto_or(SIZE))
     """Image width in pixels, a multiple of 64."""
-    steps: int = 50
+    steps: int = ruled(50, auto_or(Range(0, 1000, integer=True)))
     """DDIM steps (η = 0)."""
-    artistic_guidance: float = 5.0
+    artistic_guidance: float = ruled(5.0, Range(0, 100))
     """Classifier-free guidance of the artistic image."""
-    realistic_guidance: float = 7.5
+    realistic_guidance: float = ruled(7.5, Range(0, 100))
     """Classifier-free guidance of the realistic twin."""
-    negative_mix: float = 0.75
+    negative_mix: float = ruled(0.75, FRACTION)
     """α of the realistic pass's unconditional embedding α·e_uncond + (1−α)·e_art."""
     negative_prompt: str = ""
     """Prompt of the unconditional embedding e_uncond."""
-    attention_injection: float = 0.5
+    attention_injection: float = ruled(0.5, FRACTION)
     """Fraction of the steps (from the first) whose decoder self-attention queries/keys are injected."""
-    resnet_injection: float = 0.8
+    resnet_injection: float = ruled(0.8, FRACTION)
     """Fraction of the steps (from the first) whose decoder ResNet output is injected."""
     resnet_layer: str = "up_blocks.1.resnets.1"
     """The injected ResNet block (LDM output block 4)."""

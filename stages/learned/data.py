@@ -32,6 +32,7 @@ from stages.scenes.eulerian import Clip, list_clips, read_motion
 from stages.motion.flowfield import Hint, dense_flow, hints_from_flow
 from stages.images import load_rgb, to_tensor
 from stages.video import read_video
+from stages.values import Range, ruled
 
 FLOW_SCALE = 64.0  # G_flow predicts flow / FLOW_SCALE (method §6)
 
@@ -104,9 +105,9 @@ class StageDataOptions:
 
     network: str = "small"
     """Size preset: small (CPU minutes) or paper."""
-    crop: int | None = 64
+    crop: int | None = ruled(64, Range(16, 4096, integer=True))
     resize_short: int | None = None
-    mask_threshold: float = 0.1
+    mask_threshold: float = ruled(0.1, Range(0))
     cache: bool = True
 
     SECTION: ClassVar[str] = ""

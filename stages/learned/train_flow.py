@@ -23,6 +23,7 @@ from stages.learned.losses import (endpoint_error, feature_matching_loss, lsgan_
 from stages.learned.text import TextEncoderOptions, caption_direction, encode_captions, text_width
 from stages.learned.training import GanTraining, as_batch, to_device
 from stages.errors import InputError
+from stages.values import SMOOTHNESS, Range, ruled
 
 DISCRIMINATOR_FLOW_GAIN = 16.0  # flows / 64 are ~0.02: the discriminators see them ×16, closer to the image's scale
 MEAN_FLOW_CLIPS = 500  # the training mean flow is estimated from at most this many clips
@@ -42,10 +43,10 @@ class FlowTrainingOptions(StageDataOptions):
     caption_direction: bool = True
     """Text variant: the direction the caption names also enters every SPADE block, as a 2-channel map over
     the mask (carried by the embedding's direction token, ``stages.learned.text``)."""
-    hint_smoothness: float = 0.25
-    epe_weight: float = 10.0
-    gan_weight: float = 1.0
-    feature_matching_weight: float = 10.0
+    hint_smoothness: float = ruled(0.25, SMOOTHNESS)
+    epe_weight: float = ruled(10.0, Range(0))
+    gan_weight: float = ruled(1.0, Range(0))
+    feature_matching_weight: float = ruled(10.0, Range(0))
 
     SECTION, PRESETS = "train_flow", FLOW_PRESETS
 

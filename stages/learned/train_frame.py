@@ -26,24 +26,25 @@ from stages.learned.layers import MultiScaleDiscriminator
 from stages.evaluation.video_metrics import psnr
 from stages.learned.losses import lsgan_discriminator_loss, lsgan_generator_loss, make_perceptual_loss
 from stages.learned.training import GanTraining, as_batch, to_device
+from stages.values import COUNT, FEATHER, Range, ruled
 
 
 @dataclass(frozen=True)
 class FrameTrainingOptions(StageDataOptions):
     """G_frame's training knobs besides the loop's (params.yaml ``train_frame``)."""
 
-    feather_px: float = 3.0
-    l1_weight: float = 10.0
-    perceptual_weight: float = 1.0
-    gan_weight: float = 1.0
+    feather_px: float = ruled(3.0, FEATHER)
+    l1_weight: float = ruled(10.0, Range(0))
+    perceptual_weight: float = ruled(1.0, Range(0))
+    gan_weight: float = ruled(1.0, Range(0))
     vgg_weights: str | None = None
     """VGG-16 weight file for the perceptual loss; None: torchvision's file in the torch hub cache if present,
     else an image-gradient loss stands in."""
     flow_model: str | None = None
     """G_flow checkpoint folder for the second phase; None: ground-truth flows throughout."""
-    predicted_flow_iterations: int = 0
+    predicted_flow_iterations: int = ruled(0, Range(0, 10**9, integer=True))
     """The last this-many iterations train on G_flow's predicted flows (second phase)."""
-    eval_stride: int = 4
+    eval_stride: int = ruled(4, COUNT)
     """The final evaluation compares every this-many-th frame of each loop."""
 
     SECTION, PRESETS = "train_frame", FRAME_PRESETS

@@ -34,6 +34,7 @@ from stages.files import load_tensors
 from stages.learned.checkpoint import save_checkpoint
 from stages.learned.data import EulerianClips, StageDataOptions
 from stages.options import check_keys, pick
+from stages.values import COUNT, DEVICE, RATE, SEED, Range, ruled
 
 STATE = "state.pt"
 LOSSES = "losses.csv"
@@ -44,29 +45,29 @@ VALIDATION = "validation.csv"
 class LoopOptions:
     """Knobs of the training loop (the trainer's params section; unknown keys are ignored)."""
 
-    iterations: int = 400
+    iterations: int = ruled(400, COUNT)
     """Optimisation steps."""
-    batch_size: int = 8
-    lr_g: float = 2e-4
+    batch_size: int = ruled(8, COUNT)
+    lr_g: float = ruled(2e-4, RATE)
     """Adam learning rate of the generator."""
-    lr_d: float = 4e-4
+    lr_d: float = ruled(4e-4, RATE)
     """Adam learning rate of the discriminators (two time-scale update rule: faster than the generator)."""
     lr_schedule: str = "constant"
     """constant, or cosine: both learning rates follow half a cosine from their value down to 0 at the last
     iteration (large early steps, fine late ones)."""
-    beta1: float = 0.5
-    beta2: float = 0.999
-    validate_every: int = 100
-    checkpoint_every: int = 100
-    log_every: int = 10
-    seed: int = 0
-    device: str = "auto"
+    beta1: float = ruled(0.5, Range(0, 1))
+    beta2: float = ruled(0.999, Range(0, 1))
+    validate_every: int = ruled(100, COUNT)
+    checkpoint_every: int = ruled(100, COUNT)
+    log_every: int = ruled(10, COUNT)
+    seed: int = ruled(0, SEED)
+    device: str = ruled("auto", DEVICE)
     """auto (CUDA when present, else CPU), cpu, cuda, cuda:N."""
     precision: str = "auto"
     """auto (bfloat16 autocast on GPUs that support it, else float16; float32 on CPU), float32, float16, bfloat16."""
-    workers: int = 0
+    workers: int = ruled(0, Range(0, 256, integer=True))
     """Data-loading processes (0: in the training process)."""
-    ema_decay: float = 0.99
+    ema_decay: float = ruled(0.99, Range(0, 1))
     """Decay of the exponential moving average of the generator's weights, which is validated and exported
     (smooths the last iterations' GAN noise); 0: the raw weights."""
 

@@ -27,7 +27,7 @@ class MaskSettings:
     def from_section(cls, section: dict | None) -> MaskSettings:
         """The settings of the ``mask`` section (every key checked; missing keys: defaults)."""
         check_keys(section, "mask", MaskOptions, SegmenterOptions)
-        return cls(pick(MaskOptions, section), pick(SegmenterOptions, section))
+        return cls(pick(MaskOptions, section, "mask"), pick(SegmenterOptions, section, "mask"))
 
 
 @loaded_once(maxsize=2)

@@ -25,6 +25,7 @@ import torch
 from stages.devices import resolve_device
 from stages.errors import InputError
 from stages.images import load_mask
+from stages.values import FRACTION, ruled
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "water": ("water", "waterfall", "river", "ocean", "lake", "sea"),
@@ -101,7 +102,7 @@ class SegmenterOptions:
     """ade20k: the repository looked up in the Hugging Face cache (SegFormer or UperNet, ADE20K-150)."""
     clipseg_model: str = "CIDAS/clipseg-rd64-refined"
     """clipseg: the repository looked up in the Hugging Face cache."""
-    clipseg_threshold: float = 0.4
+    clipseg_threshold: float = ruled(0.4, FRACTION)
     """clipseg: a pixel belongs to the region where its best prompt's probability reaches this."""
     segmentation: str | None = None
     """png: the mask picture (white = the region), the size of the image."""
@@ -273,9 +274,22 @@ def clipseg_segmenter(options: SegmenterOptions) -> ClipSegSegmenter:
 @register_segmenter("synthetic")
 def synthetic_segmenter(options: SegmenterOptions) -> SemanticSegmenter:
     """The SegFormer the pipeline trained on the synthetic scenes (``options.checkpoint``)."""
-    from stages.masks.training import load_segmenter
-
     return load_segmenter(options.checkpoint, resolve_device(options.device))
+
+
+def load_segmenter(folder: str | Path, device: torch.device | str = "cpu") -> SemanticSegmenter:
+    """The trained synthetic segmenter of ``folder``; InputError saying how to make it when absent."""
+    from transformers import SegformerForSemanticSegmentation, SegformerImageProcessorPil
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise InputError(f"no trained segmenter in {folder} (config.json, model.safetensors): train it with "
+                         "`dvc repro train_segment` (or `cinemagraph pipeline train_segment`), or set "
+                         "mask.checkpoint to its folder")
+    model = SegformerForSemanticSegmentation.from_pretrained(folder, local_files_only=True)
+    processor = SegformerImageProcessorPil.from_pretrained(folder, local_files_only=True)
+    return SemanticSegmenter("synthetic", model, processor, {int(k): v for k, v in model.config.id2label.items()},
+                             device)
 
 
 @register_segmenter("png")

@@ -27,6 +27,7 @@ from scipy import ndimage
 from stages.errors import InputError
 from stages.masks.clustering import cluster_attention, connected_parts
 from stages.masks.segmenters import Segmentation, Segmenter, Vocabulary
+from stages.values import FRACTION, SEED, Range, ruled
 
 PAPER_EROSION, PAPER_SIZE = 5, 512
 """The paper's erosion kernel (5 × 5) and the image side it was chosen for (512²)."""
@@ -43,19 +44,19 @@ class MaskOptions:
     """kmeans or spectral."""
     n_clusters: int | str = "auto"
     """Clusters of Ā's rows; auto = 10 for kmeans, 5 for spectral. Thin structures need more."""
-    seed: int = 0
+    seed: int = ruled(0, SEED)
     """Seed of the clustering."""
-    overlap: float = 0.7
+    overlap: float = ruled(0.7, FRACTION)
     """A cluster part is kept when the segmentation covers at least this fraction of its pixels."""
     class_overlap: dict = field(default_factory=lambda: {"waterfall": 0.9})
     """Per-class thresholds replacing ``overlap`` for parts the segmentation gives that class."""
     erode: int | str = "auto"
     """Side of the square erosion kernel applied to the image-size mask, pixels; 0 = no erosion; auto = the
     paper's 5 at 512 pixels, scaled with the image's shorter side and kept odd (3 at 256)."""
-    boundary_overlap: float = 0.2
+    boundary_overlap: float = ruled(0.2, FRACTION)
     """Parts covered at least this much (but under their threshold) contribute the segmentation's pixels
     inside them; 1 = never (the paper's selection)."""
-    refine_px: int = 4
+    refine_px: int = ruled(4, Range(0, 1024, integer=True))
     """Half-width of the band around the mask's edge re-decided from the artistic image's colours, pixels;
     0 = no refinement (the paper's nearest upsampling)."""
 

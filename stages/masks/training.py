@@ -3,7 +3,7 @@ labels (classes: background and every ``Region.name`` the scenes draw).
 
 ``train_segmenter(options, folder)`` trains it on CPU in about a minute and writes a transformers folder
 (config.json with the class names, model.safetensors, preprocessor_config.json, training.json with the
-held-out IoU per class beside a plain colour-threshold baseline); ``load_segmenter(folder)`` reads it back as
+held-out IoU per class beside a plain colour-threshold baseline); ``stages.masks.segmenters.load_segmenter(folder)`` reads it back as
 the ``synthetic`` segmenter.
 """
 
@@ -20,6 +20,7 @@ from stages.errors import InputError
 from stages.images import iou
 from stages.masks.segmenters import FAMILIES, SemanticSegmenter, Vocabulary
 from stages.scenes.landscapes import scene_for
+from stages.values import COUNT, RATE, SEED, SIZE, ruled
 
 BACKGROUND = "background"
 RECORD = "training.json"
@@ -29,21 +30,21 @@ RECORD = "training.json"
 class SegmentTrainingOptions:
     """Knobs of the offline segmenter's training (params.yaml ``train_segment``)."""
 
-    count: int = 192
+    count: int = ruled(192, COUNT)
     """Training scenes; scene i uses seed + i."""
-    held_out: int = 24
+    held_out: int = ruled(24, COUNT)
     """Held-out scenes for the metrics, seeds after the training ones."""
-    seed: int = 5000
+    seed: int = ruled(5000, SEED)
     """Seed of the first training scene (the synth stages use 0… and 1000…)."""
-    height: int = 64
+    height: int = ruled(64, SIZE)
     """Scene height, pixels; the model sees every picture at this size."""
-    width: int = 96
+    width: int = ruled(96, SIZE)
     """Scene width, pixels."""
-    iterations: int = 150
+    iterations: int = ruled(150, COUNT)
     """AdamW steps."""
-    batch_size: int = 16
-    lr: float = 0.003
-    init_seed: int = 0
+    batch_size: int = ruled(16, COUNT)
+    lr: float = ruled(0.003, RATE)
+    init_seed: int = ruled(0, SEED)
     """Seed of the initial weights and of the batch order."""
 
 
@@ -164,18 +165,3 @@ def held_out_metrics(segmenter: SemanticSegmenter, classes: tuple[str, ...],
             metrics[f"baseline_iou_{family}"] = round(
                 iou(np.stack([b[family] for b in baseline]), np.isin(truth, indices)), 4)
     return metrics
-
-
-def load_segmenter(folder: str | Path, device: torch.device | str = "cpu") -> SemanticSegmenter:
-    """The trained synthetic segmenter of ``folder``; InputError saying how to make it when absent."""
-    from transformers import SegformerForSemanticSegmentation, SegformerImageProcessorPil
-
-    folder = Path(folder)
-    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-        raise InputError(f"no trained segmenter in {folder} (config.json, model.safetensors): train it with "
-                         "`dvc repro train_segment` (or `cinemagraph pipeline train_segment`), or set "
-                         "mask.checkpoint to its folder")
-    model = SegformerForSemanticSegmentation.from_pretrained(folder, local_files_only=True)
-    processor = SegformerImageProcessorPil.from_pretrained(folder, local_files_only=True)
-    return SemanticSegmenter("synthetic", model, processor, {int(k): v for k, v in model.config.id2label.items()},
-                             device)

@@ -29,6 +29,7 @@ from stages.registry import create, registry
 from stages.motion.flowfield import Hint, check_flow, dense_flow, flow_to_rgb, region_hints
 from stages.text.directions import parse_direction
 from stages.video import VIDEO_SUFFIXES, write_video
+from stages.values import FEATHER, FPS, FRAMES, ruled
 
 VIDEO_STEM = "cinemagraph"
 """File stem of a prompt's loop: ``cinemagraph.<format>``, ``cinemagraph_flow.png``, ``cinemagraph_meta.json``."""
@@ -38,13 +39,13 @@ VIDEO_STEM = "cinemagraph"
 class VideoOptions:
     """The ``video`` section: how the loop is rendered and written."""
 
-    frames: int = 120
+    frames: int = ruled(120, FRAMES)
     """frames per loop (the paper: 120 for artistic prompts)."""
-    fps: float = 30
+    fps: float = ruled(30, FPS)
     """frames per second."""
     formats: tuple[str, ...] = field(default=("mp4",))
     """any of mp4, gif, webm, npz (lossless)."""
-    feather_px: float = 3.0
+    feather_px: float = ruled(3.0, FEATHER)
     """width of the feathered edge between moving and static pixels."""
     frame_model: str | None = None
     """a G_frame checkpoint folder rendering the frames; null: the motion engine."""

@@ -22,6 +22,7 @@ from stages.errors import InputError
 from stages.options import options_from
 from stages.registry import create, registry
 from stages.text.directions import angle_to_vector, parse_direction
+from stages.values import MAX_FLOW, SPEED, ruled
 
 if TYPE_CHECKING:
     from stages.text.prompts import Rewrite
@@ -45,12 +46,12 @@ DEFAULT_MOTION = {
 class FlowOptions:
     """The ``flow`` section: how the mask's parts move."""
 
-    speed: float = 1.0
+    speed: float = ruled(1.0, SPEED)
     """pixels per frame of a part moving at its class's full speed (lakes and skies move slower)."""
     flow_model: str | None = None
     """a G_flow checkpoint folder (e.g. data/models/g_flow) predicting the flow from the realistic twin and
     the prompt; null: the prompt's direction phrase, else each part's class default."""
-    max_flow: float = 1.0
+    max_flow: float = ruled(1.0, MAX_FLOW)
     """clamp of G_flow's flow, pixels per frame, before ``speed`` (the paper: 1)."""
     device: str = "cpu"
     """torch device of G_flow."""

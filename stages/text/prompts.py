@@ -56,6 +56,7 @@ from stages.text.directions import Direction, parse_direction
 from stages.errors import InputError
 from stages.memo import loaded_once
 from stages.options import options_from
+from stages.values import Range, ruled
 
 TWIN_SUFFIX = "nature, bright, realistic, photography, 4k, 8k"
 MAX_PROMPT_CHARS = 1000
@@ -160,7 +161,7 @@ class RewriteOptions:
     """Appended to the nouns to make the twin prompt photographic."""
     keep: str = "all"
     """Which nouns go into the twin prompt: "all" (the paper) or "animatable" (the authors' code)."""
-    max_chars: int = MAX_PROMPT_CHARS
+    max_chars: int = ruled(MAX_PROMPT_CHARS, Range(1, 100000, integer=True))
     """Longer prompts are refused (CLIP reads only the first 77 tokens, about 60 words)."""
 
 
