@@ -1,4 +1,5 @@
-"""The README's Python examples run as written (on generated pictures named as the README names them)."""
+"""The README: its Python examples run as written (on generated pictures named as the README names them), and
+its two commands are the Makefile's targets, the test one what CI runs."""
 
 import re
 from pathlib import Path
@@ -26,3 +27,13 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
     frames = namespace["frames"]
     assert len(frames) == 120 and frames[0].shape == image.shape
     assert np.array_equal(frames[0][~mask], image[~mask])
+
+
+def test_the_readme_gives_the_two_commands_that_the_makefile_and_ci_run():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^ {4}(make \S+)$", readme, flags=re.M)
+    assert commands == ["make repro", "make test"]
+    targets = re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), flags=re.M)
+    assert {"repro", "test"} <= set(targets)
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert ci[-1] == "make test"
