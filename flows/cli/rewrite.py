@@ -39,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
     rewrite = CinemagraphPipeline.from_params({"rewrite": section}).rewrite(args.prompt, args.region, args.direction)
     fields = rewrite.to_dict()
     ordered = {key: fields[key] for key in ("twin_prompt", "region", "direction", "direction_range", "prompt",
-                                            "nouns", "notes")}
+                                            "nouns", "notes", "water_kind")}
     print(json.dumps(ordered, indent=2))
     return 0

@@ -24,7 +24,7 @@ from stages.errors import InputError
 from stages.scenes.landscapes import Scene, scene_for
 from stages.scenes.styles import Style, apply_warp, choose_style, render, smooth_warp
 from stages.text.directions import parse_direction
-from stages.text.prompts import ANIMATABLE_NOUNS, Rewrite
+from stages.text.prompts import ANIMATABLE_NOUNS, Rewrite, read_region_water
 
 # Region names (the rewrite's, see stages.text.prompts.ANIMATABLE_NOUNS) → the world kind that draws them.
 KIND_OF_REGION = {"waterfall": "waterfall", "river": "river", "stream": "river", "lake": "lake", "sea": "sea",
@@ -83,12 +83,16 @@ class ProceduralTwins:
         return {region.name: self.truth_labels == index + 1 for index, region in enumerate(self.scene.regions)}
 
 
-def world_kinds(region: str, nouns: list[str]) -> list[str]:
+def world_kinds(region: str, nouns: list[str], water_kind: str | None = None) -> list[str]:
     """The world kinds of a rewrite: the named region's first, then those of its other animatable nouns.
 
-    Raises InputError when the region is something the world cannot draw, naming the ones it can.
+    A generic water region ("water", "wave") is drawn as ``water_kind`` (the rewrite's reading of it), or as
+    the kind its nouns point to when none is given (stages.text.water). Raises InputError when the region is
+    something the world cannot draw, naming the ones it can.
     """
-    kind = KIND_OF_REGION.get(region) or KIND_OF_REGION.get(ANIMATABLE_NOUNS.get(region, ""))
+    reading = read_region_water(region, nouns)
+    drawn = water_kind or (reading.kind if reading else region)
+    kind = KIND_OF_REGION.get(drawn) or KIND_OF_REGION.get(ANIMATABLE_NOUNS.get(drawn, ""))
     if kind is None:
         drawable = ", ".join(sorted(KIND_OF_REGION))
         raise InputError(f"the procedural world cannot draw a {region!r}: it draws {drawable} "
@@ -138,7 +142,7 @@ def cell_features(image: np.ndarray) -> np.ndarray:
 def procedural_twins(rewrite: Rewrite, seed: int, height: int, width: int,
                      options: ProceduralOptions = ProceduralOptions()) -> ProceduralTwins:
     """The procedural twins of a rewritten prompt at height × width pixels (multiples of 16), from ``seed``."""
-    kinds = world_kinds(rewrite.region, rewrite.nouns)
+    kinds = world_kinds(rewrite.region, rewrite.nouns, rewrite.water_kind)
     angle = (parse_direction(rewrite.direction).sample(seed, options.direction_jitter)
              if rewrite.direction else None)
     scene = scene_for(kinds, angle, seed, height, width)

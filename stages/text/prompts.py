@@ -20,6 +20,8 @@ twin only if it is part of the scene. The rules, in the order they apply:
    goes on through the following segments made only of name-like words ("by greg rutkowski, alphonse
    mucha, artgerm"), whatever their case. A tag made only of style words opens such a list too ("studio
    ghibli, makoto shinkai"), with two words at least to an entry.
+   Credits without a marker ("…, golden ratio, jane doe, hr smith") are read from census first and last
+   names, initials and the shape of a credit list (stages.text.names); what they remove or keep is noted.
 4. A word is a scene noun when the tagger makes it a common noun (NN/NNS; capitalised names are NNP and
    stay out) and none of these says otherwise:
    - it says how the picture was made or looks, not what it shows: the small lexicon of art forms, media,
@@ -39,6 +41,8 @@ twin only if it is part of the scene. The rules, in the order they apply:
      painting"). Animatable nouns are kept even there.
 5. Region: the first animatable noun; a compound names the region it is built on: "riverscape",
    "sea-scape", "cloudscapes", "storm-clouds", "thunderclouds" give river, sea, cloud, cloud, cloud.
+   A generic water region ("water", "waves", "tide") is read as the kind of water the scene's other nouns
+   point to — sea, river or lake — or the sea by default (stages.text.water), and the reading noted.
 
 Corrections applied to every prompt (each one is reported in ``Rewrite.notes``): HTML tags are removed and
 entities decoded; accented letters lose their accents and other non-ASCII characters (emoji, other
@@ -51,12 +55,16 @@ import html
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from stages.text.directions import Direction, parse_direction
 from stages.errors import InputError
 from stages.memo import loaded_once
 from stages.options import options_from
 from stages.values import Range, ruled
+
+if TYPE_CHECKING:
+    from stages.text.water import WaterReading
 
 TWIN_SUFFIX = "nature, bright, realistic, photography, 4k, 8k"
 MAX_PROMPT_CHARS = 1000
@@ -66,10 +74,10 @@ ANIMATABLE_NOUNS: dict[str, str] = {
     **{word: "waterfall" for word in ("waterfall", "waterfalls", "cascade", "cascades")},
     **{word: "river" for word in ("river", "rivers", "rapids")},
     **{word: "stream" for word in ("stream", "streams", "creek", "creeks", "brook", "brooks")},
-    **{word: "sea" for word in ("sea", "seas", "surf", "tide")},
+    **{word: "sea" for word in ("sea", "seas", "surf")},
     **{word: "ocean" for word in ("ocean", "oceans")},
     **{word: "lake" for word in ("lake", "lakes", "pond", "ponds", "lagoon", "lagoons")},
-    **{word: "water" for word in ("water", "waters")},
+    **{word: "water" for word in ("water", "waters", "tide", "tides")},
     **{word: "wave" for word in ("wave", "waves")},
     **{word: "puddle" for word in ("puddle", "puddles")},
     **{word: "fountain" for word in ("fountain", "fountains")},
@@ -102,7 +110,7 @@ PICTURE_PROPERTIES = frozenset("""
     quality detail details hd uhd award winner
     light lighting hour atmosphere mood vibe vibes ambience contrast exposure color colors colour colours
     tone tones palette
-    camera film lens shot shots closeup close-up angle depth focus bokeh grain
+    camera film lens shot shots closeup close-up angle depth focus bokeh grain perspective ratio
     brushstroke brushstrokes brushwork linework stroke strokes texture textures
     render renders engine trending artstation deviantart pixiv behance cgsociety
 """.split())
@@ -132,7 +140,7 @@ _ABSTRACT_SUFFIX = re.compile(r"\w{3,}(?:ity|ness)|\w{4,}(?:tion|sion|ance|ence|
 _ADJECTIVE_SUFFIX = re.compile(r"\w{2,}(?:ic|ical|ous|esque|istic)")
 _DETERMINER_TAGS = frozenset({"DT", "PDT", "PRP$", "PRP", "CD", "WDT", "WP$"})
 _NAME_STOP_TAGS = frozenset({"IN", "TO", "RB", "RBR", "RBS", "MD", "VB", "VBG", "VBP", "WRB"}) | _DETERMINER_TAGS
-_JOINERS = frozenset({"and", "&"})
+JOINERS = frozenset({"and", "&"})
 
 _STYLE_CLAUSES = [
     r"\bin\s+(?:the\s+|a\s+|an\s+)?(?:(?!(?:in|with|after)\b)[\w'-]+\s+){1,3}?style\b(?!\s+of\b)",
@@ -183,6 +191,9 @@ class Rewrite:
     """The scene nouns kept for the twin prompt, in prompt order."""
     notes: list[str] = field(default_factory=list)
     """The corrections applied to the input, in words."""
+    water_kind: str | None = None
+    """The kind of water ("sea", "river", "lake") a generic water region ("water", "wave") stands for, read from
+    the scene's other nouns (stages.text.water); None for other regions."""
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary of every field."""
@@ -325,7 +336,7 @@ def _name_run(tokens: list[Token], start: int, end: int) -> int:
     position = start
     while position < end:
         word, tag = tokens[position]
-        if word.lower() in _JOINERS:
+        if word.lower() in JOINERS:
             if position + 1 >= end or tokens[position + 1][1] in _NAME_STOP_TAGS:
                 break
         elif position > start and tag in _NAME_STOP_TAGS:
@@ -337,7 +348,7 @@ def _name_run(tokens: list[Token], start: int, end: int) -> int:
 def _is_name_segment(tokens: list[Token], segment: list[int], min_words: int) -> bool:
     """Whether a segment is one more entry of an artist list: ``min_words`` to four name-like words (and
     joiners)."""
-    words = [tokens[index][0] for index in segment if tokens[index][0].lower() not in _JOINERS]
+    words = [tokens[index][0] for index in segment if tokens[index][0].lower() not in JOINERS]
     return min_words <= len(words) <= 4 and all(is_name_like(word) for word in words)
 
 
@@ -451,20 +462,25 @@ def _is_attributive(tokens: list[Token], index: int) -> bool:
     return following in NOUN_TAGS or not (is_word(index - 1) or is_word(index + 1))
 
 
-def scene_nouns(text: str) -> list[str]:
-    """Lower-cased nouns of ``text`` that are part of the scene, in order, each once (module docstring)."""
+def scene_nouns(text: str) -> tuple[list[str], list[str]]:
+    """Lower-cased nouns of ``text`` that are part of the scene, in order, each once (module docstring), and
+    notes saying what the rules for names without a marker removed or kept (stages.text.names)."""
+    from stages.text.names import markerless_credits  # it reads this module's lexicon
+
     text = remove_style_clauses(text)
     words = re.findall(r"[A-Za-z][\w'-]*", text)
     if sum(word[0].isupper() for word in words) > 0.6 * len(words):  # Title Case says nothing about names
         text = text.lower()
     tokens = tag_words(text)
     dropped = credit_indices(tokens) | _qualifier_indices(tokens)
+    names, notes = markerless_credits(tokens, _segments(tokens), dropped)
+    dropped |= names
     nouns: list[str] = []
     for index, (word, tag) in enumerate(tokens):
         word = word.lower().strip("'-")
         if index not in dropped and word not in nouns and _is_scene_word(word, tag, _is_attributive(tokens, index)):
             nouns.append(word)
-    return nouns
+    return nouns, notes
 
 
 def infer_region(nouns: list[str]) -> str | None:
@@ -497,7 +513,8 @@ def rewrite_prompt(
     text, notes = clean_prompt(prompt, options.max_chars)
     found_direction, scene_text = find_direction(text)
     chosen_direction = parse_direction(direction) if direction else found_direction
-    nouns = scene_nouns(scene_text)
+    nouns, name_notes = scene_nouns(scene_text)
+    notes += name_notes
     if not nouns and region is None:
         raise InputError(
             f"no scene noun found in the prompt {text!r}: name what the picture shows, "
@@ -515,6 +532,9 @@ def rewrite_prompt(
         if region not in nouns and not any(region_of(noun) == region for noun in nouns):
             nouns.insert(0, region)
             notes.append(f"added the region {region!r} to the twin prompt")
+    water = read_region_water(region, nouns)
+    if water is not None:
+        notes.append(water.note)
     kept = nouns if options.keep == "all" else [n for n in nouns if region_of(n) or n == region]
     return Rewrite(
         prompt=text,
@@ -524,9 +544,20 @@ def rewrite_prompt(
         direction_range=(chosen_direction.low, chosen_direction.high) if chosen_direction else None,
         nouns=kept,
         notes=notes,
+        water_kind=water.kind if water else None,
     )
 
 
 def rewrite_options(params: dict) -> RewriteOptions:
     """RewriteOptions from ``params["rewrite"]`` (its ``prompts`` entry names the batch file, not a knob)."""
     return options_from(RewriteOptions, params.get("rewrite"), "rewrite", batch_keys=("prompts",))
+
+
+def read_region_water(region: str, nouns: list[str]) -> WaterReading | None:
+    """The kind of water (stages.text.water.WaterReading) a generic water region stands for among the scene
+    nouns, or None when the region is no generic water."""
+    from stages.text.water import GENERIC_REGIONS, read_water  # it reads this module's regions
+
+    if region not in GENERIC_REGIONS:
+        return None
+    return read_water(next((noun for noun in nouns if region_of(noun) == region), region), nouns)
