@@ -111,7 +111,7 @@ def write_results(run_dir: Path, specs: list[ItemSpec]) -> pd.DataFrame:
     order — id, prompt, seed, status, stage and error of a failure, key (the loop's store entry), files,
     seconds (compute seconds of all steps) and seconds per step."""
     rows, _ = Journal(run_dir).read()
-    table = pd.DataFrame([{"prompt": spec.prompt, "seed": spec.seed, **flat_row(rows[spec.id])}
+    table = pd.DataFrame([{"id": spec.id, "prompt": spec.prompt, "seed": spec.seed, **flat_row(rows[spec.id])}
                           for spec in specs if spec.id in rows])
     partial = run_dir / f".{RESULTS}.partial"
     table.to_parquet(partial, index=False)

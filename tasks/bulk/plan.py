@@ -46,9 +46,9 @@ class Plan:
         """The plan in a few lines (what ``--dry-run`` prints)."""
         seconds = self.estimate_s(workers)
         time_text = "unknown until items finish" if seconds is None else f"~{seconds / 60:.1f} min on {workers} worker(s)"
-        lines = [f"items: {len(self.todo) + len(self.done) + len(self.failed) - self.retrying} in the manifest; "
-                 f"{len(self.todo)} to do ({self.retrying} failed before, retried), {len(self.done)} done, "
-                 f"{len(self.failed)} failed before (skipped; --retry-failed retries them)",
+        retried = f" ({self.retrying} of them failed before)" if self.retrying else ""
+        lines = [f"items: {len(self.todo)} to do{retried}, {len(self.done)} done, {len(self.failed)} failed before "
+                 "(skipped; --retry-failed retries them)",
                  f"estimated time: {time_text}",
                  f"estimated disk: {self.estimate_bytes() / 2**20:.1f} MiB"]
         return "\n".join(lines)
