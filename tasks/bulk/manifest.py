@@ -107,7 +107,8 @@ def check_override(column: str, value: Any) -> Any:
         names = value if isinstance(value, list) else [name.strip() for name in str(value).split(",")]
         unknown = [name for name in names if name not in FORMATS]
         if unknown or not names:
-            raise ValueError(f"formats: unknown {', '.join(map(str, unknown)) or 'none given'} (use {', '.join(FORMATS)})")
+            named = ", ".join(map(str, unknown)) or "none given"
+            raise ValueError(f"formats: unknown {named} (use {', '.join(FORMATS)})")
         return names
     try:
         number = rule.parse(value)

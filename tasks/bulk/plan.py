@@ -45,7 +45,8 @@ class Plan:
     def describe(self, workers: int) -> str:
         """The plan in a few lines (what ``--dry-run`` prints)."""
         seconds = self.estimate_s(workers)
-        time_text = "unknown until items finish" if seconds is None else f"~{seconds / 60:.1f} min on {workers} worker(s)"
+        time_text = ("unknown until items finish" if seconds is None
+                     else f"~{seconds / 60:.1f} min on {workers} worker(s)")
         retried = f" ({self.retrying} of them failed before)" if self.retrying else ""
         lines = [f"items: {len(self.todo)} to do{retried}, {len(self.done)} done, {len(self.failed)} failed before "
                  "(skipped; --retry-failed retries them)",

@@ -91,8 +91,9 @@ def step_item(stage: str, spec: ItemSpec, params: dict, upstream: dict[str, Path
                                     "mask_record": masks / "mask.json", "mask_regions": masks / "mask_regions.png",
                                     **models}), params["flow"]
     models = checkpoint_inputs("frame_model", video_options(params["video"]).frame_model)
-    return VIDEO, Item(spec.id, {"artistic": twins / "artistic.png", "mask": masks / "mask.png",
-                                 "flow": flows / "flow.npy", "motion": flows / "motion.json", **models}), params["video"]
+    inputs = {"artistic": twins / "artistic.png", "mask": masks / "mask.png", "flow": flows / "flow.npy",
+              "motion": flows / "motion.json", **models}
+    return VIDEO, Item(spec.id, inputs), params["video"]
 
 
 IN_PROCESS = LocalExecutor()
