@@ -129,6 +129,9 @@ def phase_workers(work: Path, params_file: Path, args) -> dict:
         run = bulk_run(manifest, work / f"workers{workers}", params_file, work / f"store-workers{workers}",
                        workers, "ray")
         run.open()
+        import ray
+
+        ray.get([actor.__ray_ready__.remote() for actor in run._pool.actors])  # started: time the items only
         begun = time.perf_counter()
         with ThreadPoolExecutor(workers) as threads:
             list(threads.map(run.run_shard, run.shards()))
