@@ -22,10 +22,11 @@ COMMAND_MODULES = [
     "flows.cli.rewrite",
     "flows.cli.twins",
     "flows.cli.generate",
+    "flows.cli.bulk",
 ]
 
 
-WATCHED = ("pipeline", "evaluate", "generate")
+WATCHED = ("pipeline", "evaluate", "generate", "bulk")
 """Commands that start Prefect's temporary server or a local Ray cluster: a watchdog ends those helpers if
 the command is killed (tasks.watchdog)."""
 

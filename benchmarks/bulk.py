@@ -1,0 +1,217 @@
+"""Bulk runs: exactly once under SIGKILL, throughput on 1 and 2 workers, orchestration cost, planning at scale.
+
+    python benchmarks/bulk.py                        # everything, the offline default (params.yaml), 200 prompts
+    python benchmarks/bulk.py --items 30 --size 64 --frames 8 --phases kill,workers,overhead,plan  # a quick look
+
+1. kill: a manifest of ``--items`` prompts run by ``cinemagraph bulk`` in a subprocess, SIGKILLed twice at random
+   moments (after a random number of finished items), completed by the third start; checked against an
+   uninterrupted run with the same seeds into its own store: one row per id, no partial folder, every file of
+   ``RUN/items`` byte-identical.
+2. workers: items per minute with 1 and with 2 Ray actors (``--executor ray``), each rendering on one thread
+   (CINEMAGRAPH_THREADS=1), so both configurations do the same work per item; a fresh store each, timed from the
+   first item (the actors' start-up excluded).
+3. overhead: the bulk flow (Prefect, shards, store, keys, links, journal) against calling the pipeline
+   (tasks.generate.generate) in a loop with the same parallelism, both on 2 threads in this process.
+4. plan: a 100 000-row manifest read, validated, reconciled and planned without running any item: seconds and
+   peak memory (tracemalloc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SUBJECTS = ["a large river flowing in front of a mountain", "a waterfall between green hills",
+            "a stormy sea under dark clouds", "a calm lake under the moon", "clouds drifting over a field",
+            "a stream through a forest"]
+STYLES = ["oil painting", "watercolor", "ukiyo-e", "pastel drawing", "impressionist painting"]
+
+
+def prompts(count: int) -> list[dict]:
+    """``count`` distinct prompts with ids (no seeds: derived from the content)."""
+    return [{"id": f"p{n:05d}", "prompt": f"{SUBJECTS[n % 6]}, {STYLES[n // 6 % 5]}, number {n}"} for n in range(count)]
+
+
+def write_manifest(path: Path, rows: list[dict]) -> Path:
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def project(work: Path, args) -> Path:
+    """params.yaml in ``work``: the repository's, with a segmenter trained here and the size/frames asked."""
+    import yaml
+
+    from tasks.masks import train_segment
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    if not (work / "segmenter" / "config.json").is_file():
+        train_segment(params["train_segment"], work / "segmenter", work / "segmenter.json")
+    params["mask"]["checkpoint"] = str(work / "segmenter")
+    if args.size:
+        params["twins"].update(height=args.size, width=args.size)
+    if args.frames:
+        params["video"]["frames"] = args.frames
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    return work / "params.yaml"
+
+
+def bulk_run(manifest: Path, run_dir: Path, params_file: Path, store: Path, workers: int = 1, executor: str = "local"):
+    """A started BulkRun (no Prefect) over ``manifest``."""
+    import yaml
+
+    from tasks.bulk.manifest import read_manifest
+    from tasks.bulk.runner import BulkRun
+    from tasks.bulk.steps import check_settings
+
+    params = yaml.safe_load(params_file.read_text())
+    params["run"]["store"] = str(store)
+    specs = read_manifest(manifest)
+    run = BulkRun(specs, run_dir, check_settings(params, specs), workers, executor)
+    run.start()
+    return run
+
+
+def phase_kill(work: Path, params_file: Path, args) -> dict:
+    """Two SIGKILLs of the driver, a third start, compared with an uninterrupted run."""
+    manifest = write_manifest(work / "kill.csv", prompts(args.items))
+    begun = time.perf_counter()
+    bulk_run(manifest, work / "reference", params_file, work / "store-reference").run_all()
+    reference_s = time.perf_counter() - begun
+    command = [sys.executable, "-c", "from flows.cli import program; program()", "bulk", str(manifest), "-o",
+               str(work / "killed"), "--params", str(params_file), "--set", f"run.store={work / 'store-killed'}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    journal, rng, kills = work / "killed" / "journal.jsonl", random.Random(args.seed), []
+    begun = time.perf_counter()
+    for _ in range(2):
+        before = len(journal.read_text().splitlines()) if journal.is_file() else 0
+        target = before + rng.randint(1, max(1, args.items // 3))
+        driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while driver.poll() is None and (not journal.is_file() or len(journal.read_text().splitlines()) < target):
+            time.sleep(0.02)
+        time.sleep(rng.random())  # a random moment inside the next item
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        kills.append(len(journal.read_text().splitlines()))
+    third = subprocess.run(command, env=env, capture_output=True, text=True)
+    killed_s = time.perf_counter() - begun
+    import pandas as pd
+
+    results, expected = (pd.read_parquet(work / name / "results.parquet") for name in ("killed", "reference"))
+    files = lambda root: {p.relative_to(root): p.read_bytes() for p in (root / "items").rglob("*") if p.is_file()}
+    return {"items": args.items, "journal_rows_at_kills": kills, "third_start_exit": third.returncode,
+            "rows": len(results), "one_row_per_id": bool(results.id.is_unique and len(results) == args.items),
+            "no_partial_folders": not list((work / "killed" / "items").glob(".partial-*")),
+            "byte_identical": files(work / "killed") == files(work / "reference"),
+            "ok": int((results.status == "ok").sum()), "failed": int((results.status == "failed").sum()),
+            "uninterrupted_s": round(reference_s, 1), "three_starts_s": round(killed_s, 1)}
+
+
+def phase_workers(work: Path, params_file: Path, args) -> dict:
+    """Items/minute with 1 and 2 Ray actors, one render thread each."""
+    os.environ["CINEMAGRAPH_THREADS"] = "1"
+    manifest = write_manifest(work / "workers.csv", prompts(args.items))
+    rates = {}
+    for workers in (1, 2):
+        run = bulk_run(manifest, work / f"workers{workers}", params_file, work / f"store-workers{workers}",
+                       workers, "ray")
+        run.open()
+        import ray
+
+        ray.get([actor.__ray_ready__.remote() for actor in run._pool.actors])  # started: time the items only
+        begun = time.perf_counter()
+        with ThreadPoolExecutor(workers) as threads:
+            list(threads.map(run.run_shard, run.shards()))
+        rates[workers] = 60 * args.items / (time.perf_counter() - begun)
+        run.finish()
+    del os.environ["CINEMAGRAPH_THREADS"]
+    return {"items": args.items, "items_per_min_1": round(rates[1], 1), "items_per_min_2": round(rates[2], 1),
+            "ratio": round(rates[2] / rates[1], 2)}
+
+
+def phase_overhead(work: Path, params_file: Path, args) -> dict:
+    """The bulk flow against tasks.generate.generate in a loop, both on 2 threads."""
+    import yaml
+
+    from flows.bulk import run_bulk_flow
+    from tasks.generate import generate
+    from tasks.prefect_server import prefect_api
+
+    rows = prompts(args.items)
+    params = yaml.safe_load(params_file.read_text())
+    begun = time.perf_counter()
+    with ThreadPoolExecutor(2) as threads:
+        list(threads.map(lambda row: generate(row["prompt"], work / "loop" / row["id"], params), rows))
+    loop_s = time.perf_counter() - begun
+    with prefect_api() as server:
+        server.wait()
+        run = bulk_run(write_manifest(work / "overhead.csv", rows), work / "overhead", params_file,
+                       work / "store-overhead", 2)
+        begun = time.perf_counter()
+        run_bulk_flow(run)
+        bulk_s = time.perf_counter() - begun
+    return {"items": args.items, "loop_s": round(loop_s, 2), "bulk_s": round(bulk_s, 2),
+            "overhead_per_item_ms": round(1000 * (bulk_s - loop_s) / args.items, 1),
+            "overhead_percent": round(100 * (bulk_s / loop_s - 1), 1)}
+
+
+def phase_plan(work: Path, params_file: Path, args) -> dict:
+    """Plan a 100 000-row manifest (no item run): seconds and peak traced memory."""
+    import yaml
+
+    from tasks.bulk.journal import reconcile
+    from tasks.bulk.manifest import read_manifest
+    from tasks.bulk.plan import make_plan, shards
+    from tasks.store import Store
+
+    manifest = write_manifest(work / "plan.csv", prompts(args.plan_rows))
+    params = yaml.safe_load(params_file.read_text())
+    tracemalloc.start()
+    begun = time.perf_counter()
+    specs = read_manifest(manifest)
+    rows, _ = reconcile(work / "plan-run", specs, Store(work / "store-plan"))
+    plan = make_plan(specs, rows, False, work / "plan-run", params)
+    cut = shards(plan.todo, 2)
+    seconds = time.perf_counter() - begun
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"rows": args.plan_rows, "seconds": round(seconds, 2), "peak_mib": round(peak / 2**20, 1),
+            "shards": len(cut), "largest_shard": max(map(len, cut))}
+
+
+PHASES = {"kill": phase_kill, "workers": phase_workers, "overhead": phase_overhead, "plan": phase_plan}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--plan-rows", type=int, default=100_000)
+    parser.add_argument("--size", type=int, help="twins height and width (default: params.yaml's)")
+    parser.add_argument("--frames", type=int, help="frames per loop (default: params.yaml's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
+    parser.add_argument("--phases", default=",".join(PHASES))
+    args = parser.parse_args()
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    with tempfile.TemporaryDirectory(prefix="bulk-bench-") as folder:
+        work = Path(folder)
+        os.chdir(work)
+        params_file = project(work, args)
+        for name in args.phases.split(","):
+            print(json.dumps({name: PHASES[name](work, params_file, args)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
