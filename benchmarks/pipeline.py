@@ -56,15 +56,15 @@ def phase_direct(settings: dict) -> dict:
     """The generate DAG's steps called directly in this process, one item after another; an item that fails
     (as in the flows: a message in the manifest) is left out of the later steps."""
     started = time.perf_counter()
-    from flows.dag import declared
-    from flows.pipeline import load, output_folder, stage_items, step_params
+    from flows.dag import declared, load
+    from flows.pipeline import output_folder, stage_items
     from stages.errors import InputError
 
     params = dag_params()
     root, seconds, done = Path("direct"), {}, 0
     for name in DAG:
         stage = declared(name)
-        step, section = load(stage.run), step_params(stage, params)
+        step, section = load(stage.run), stage.step_params(params)
         begun = time.perf_counter()
         for item in stage_items(stage, params, root):
             if not all(Path(path).is_file() for path in item.inputs.values()):
@@ -89,8 +89,8 @@ def phase_flows(settings: dict) -> dict:
 
     with prefect_api() as server:
         params = dag_params()
-        from flows.dag import declared
-        from flows.pipeline import load, prepare, run_declared
+        from flows.dag import declared, load
+        from flows.pipeline import prepare, run_declared
 
         for stage in DAG:  # as `cinemagraph pipeline STAGE` prepares one
             prepare(declared(stage))
@@ -148,8 +148,8 @@ def phase_imports(settings: dict) -> dict:
     """What ``cinemagraph pipeline rewrite`` imports before running its stage: the command and the stage's flow."""
     started = time.perf_counter()
     import flows.cli  # noqa: F401
-    from flows.dag import declared
-    from flows.pipeline import load, prepare
+    from flows.dag import declared, load
+    from flows.pipeline import prepare
 
     prepare(declared("rewrite"))
     load(declared("rewrite").run)

@@ -13,7 +13,9 @@ own code.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
+from typing import Any
 
 PROMPTS = "prompts"
 """``items``: one item per prompt of the prompt list (params ``rewrite.prompts``), its id the row's id."""
@@ -68,6 +70,18 @@ class Stage:
     """``module:function(manifest, params, stage, root)`` run after an ItemStep's items (galleries, metrics)."""
     note: str | None = None
     """one line shown beside the stage in dvc.yaml."""
+
+    def step_params(self, params: dict) -> dict:
+        """What its ItemStep gets: its one params section (without its batch keys), or ``{section: values}`` of
+        its several; ``{}`` for none."""
+        if len(self.params) == 1:
+            section = params.get(self.params[0]) or {}
+            return {key: value for key, value in section.items() if key not in self.batch_keys}
+        return {name: params.get(name) or {} for name in self.params}
+
+    def input_files(self) -> dict[str, tuple[str, str]]:
+        """Each item input: name → (the folder holding the items, the file in an item's folder)."""
+        return {name: tuple(pattern.split("/{id}/")) for name, pattern in self.inputs.items()}
 
 
 STAGES = (
@@ -128,6 +142,12 @@ STAGES = (
 """Every stage, in the order dvc.yaml lists them."""
 
 
+def load(reference: str) -> Any:
+    """The object a ``module:attribute`` reference names (imports the module)."""
+    module, attribute = reference.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def declared(name: str) -> Stage | None:
     """The declaration of stage ``name``, or None."""
     return next((stage for stage in STAGES if stage.name == name), None)
@@ -136,3 +156,8 @@ def declared(name: str) -> Stage | None:
 def prompt_stages() -> list[str]:
     """The stages a prompt passes through, in order (each writes ``<out>/manifest.parquet``)."""
     return [stage.name for stage in STAGES if stage.items == PROMPTS]
+
+
+def stage_writing(folder: str) -> str:
+    """The stage whose output folder is ``folder``."""
+    return next(stage.name for stage in STAGES if folder in stage.outs.values())

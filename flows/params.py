@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,20 @@ def read_params(path: Path | None, sections: tuple[str, ...]) -> dict:
     if path is None and not Path("params.yaml").is_file():
         return {name: SECTIONS[name].read(None, name) for name in sections}
     return load_params(path or "params.yaml", sections)
+
+
+def with_assignments(params: dict, assignments: list[str], sections: tuple[str, ...]) -> dict:
+    """``params`` with every ``SECTION.KEY=VALUE`` (nested keys with more dots; VALUE read as YAML, as ``dvc exp
+    run -S`` reads it) written in, then the ``sections`` checked again."""
+    params = json.loads(json.dumps(params))
+    for assignment in assignments:
+        name, separator, text = assignment.partition("=")
+        path = name.split(".")
+        if not separator or len(path) < 2 or not all(path):
+            raise InputError(f"--set {shorten(assignment)}: write SECTION.KEY=VALUE, e.g. video.frames=24")
+        target = params.setdefault(path[0], {}) or {}
+        params[path[0]] = target
+        for key in path[1:-1]:
+            target = target.setdefault(key, {})
+        target[path[-1]] = yaml.safe_load(text)
+    return {**params, **{name: SECTIONS[name].read(params.get(name), name) for name in sections if name in SECTIONS}}

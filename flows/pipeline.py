@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
 
-import importlib
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect import flow
 
-from flows.dag import Stage, declared
+from flows.dag import Stage, declared, load
 from tasks.batch import Item
 from tasks.code import closure_files, code_closure
 from tasks.gallery import RUNNER
@@ -32,25 +30,10 @@ DECLARATIONS = "flows/dag.py"
 """Not a code dep: a stage's declaration is its dvc.yaml entry, so adding a stage re-runs no other."""
 
 
-def load(reference: str) -> Any:
-    """The object a ``module:attribute`` reference names (imports the module)."""
-    module, attribute = reference.split(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
-def step_params(stage: Stage, params: dict) -> dict:
-    """What an ItemStep of ``stage`` gets: its one params section (without its batch keys), or
-    ``{section: values}`` of its several; ``{}`` for none."""
-    if len(stage.params) == 1:
-        section = params.get(stage.params[0]) or {}
-        return {key: value for key, value in section.items() if key not in stage.batch_keys}
-    return {name: params.get(name) or {} for name in stage.params}
-
-
 def stage_items(stage: Stage, params: dict, root: str | Path = ".") -> list[Item]:
     """The items of ItemStep stage ``stage``: one per prompt, its declared inputs under ``root`` with ``{id}``
     filled in, the files of the models its step loads, and its declared values."""
-    models = load(stage.models)(step_params(stage, params)) if stage.models else {}
+    models = load(stage.models)(stage.step_params(params)) if stage.models else {}
     return [Item(item.id, {**{name: Path(root, pattern.format(id=item.id)) for name, pattern in stage.inputs.items()},
                            **models}, {name: item.values[name] for name in stage.values})
             for item in prompt_items(params)]
@@ -66,7 +49,7 @@ def item_stage(params: dict, stage: str, root: str = ".") -> pd.DataFrame:
     """Run the ItemStep stage ``stage`` over the prompt list → its manifest; paths are under ``root``."""
     declaration = declared(stage)
     manifest = run_stage(load(declaration.run), stage_items(declaration, params, root),
-                         step_params(declaration, params), output_folder(declaration, root), params["run"])
+                         declaration.step_params(params), output_folder(declaration, root), params["run"])
     if declaration.after:
         load(declaration.after)(manifest, params, declaration, Path(root))
     return manifest

@@ -7,9 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-import yaml
 
-from stages.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,22 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run, parser=parser)
 
 
-def with_settings(params: dict, assignments: list[str]) -> dict:
-    """``params`` with every ``SECTION.KEY=VALUE`` (nested keys with more dots; VALUE read as YAML) written in."""
-    params = json.loads(json.dumps(params))
-    for assignment in assignments:
-        name, separator, text = assignment.partition("=")
-        path = name.split(".")
-        if not separator or len(path) < 2 or not all(path):
-            raise InputError(f"--set {assignment!r}: write SECTION.KEY=VALUE, e.g. video.frames=24")
-        target = params.setdefault(path[0], {}) or {}
-        params[path[0]] = target
-        for key in path[1:-1]:
-            target = target.setdefault(key, {})
-        target[path[-1]] = yaml.safe_load(text)
-    return params
-
-
 def run(args: argparse.Namespace) -> int:
     """Plan, then (unless --dry-run) run the manifest in a Prefect flow; exit 0 unless every item failed or the
     run stopped early."""
@@ -66,13 +48,14 @@ def run(args: argparse.Namespace) -> int:
     from tasks.prefect_server import prefect_api
 
     with prefect_api() as server:
-        from flows.cli.twins import read_params
+        from flows.params import read_params, with_assignments
         from tasks.bulk.manifest import read_manifest
         from tasks.bulk.runner import BulkRun
-        from tasks.bulk.steps import check_settings
+        from tasks.bulk.steps import SECTIONS, check_settings
 
         specs = read_manifest(args.manifest)
-        params = check_settings(with_settings(read_params(args.params), args.set), specs)
+        sections = ("run", *SECTIONS)
+        params = check_settings(with_assignments(read_params(args.params, sections), args.set, sections), specs)
         bulk = BulkRun(specs, args.output, params, args.workers, args.executor, args.retry_failed,
                        args.keep_free_mb, args.shard_size)
         plan = bulk.start(dry_run=args.dry_run)

@@ -1,11 +1,10 @@
 """One bulk item through rewrite → twins → mask → flow → video, each step keyed exactly as the text DAG keys it.
 
-:func:`step_item` is the one place that says what each step of a bulk item reads and with which settings
-(the stage flows say the same for the DAG: flows/rewrite.py, flows/twin_flows.py, flows/masks.py,
-flows/generate.py). A step's inputs are the files of the previous steps' store entries: keys are digests of
-file contents, so an item computed by ``dvc repro`` or by an earlier bulk run is found, never computed again.
-A row with an ``image`` makes its twins from the picture, and one with a ``mask`` takes that mask
-(:data:`PICTURE_TWINS`, :data:`GIVEN_MASK`, as ``cinemagraph generate --image/--mask`` does).
+What each step reads and with which settings comes from the stage declarations (flows.dag): :func:`step_item`
+builds the item a stage's flow would build, its inputs taken from the previous steps' store entries. Keys are
+digests of file contents, so an item computed by ``dvc repro`` or by an earlier bulk run is found, never
+computed again. A row with an ``image`` makes its twins from the picture, and one with a ``mask`` takes that
+mask (:data:`PICTURE_TWINS`, :data:`GIVEN_MASK`, as ``cinemagraph generate --image/--mask`` does).
 """
 
 from __future__ import annotations
@@ -14,37 +13,44 @@ import json
 import time
 from pathlib import Path
 
+from flows.dag import declared, load, stage_writing
+from stages.diffusion.makers import TwinSettings, twin_maker
 from stages.errors import InputError
-from stages.images import image_size, load_rgb
+from stages.images import image_size, load_mask, load_rgb
+from stages.masks.maker import given_mask
+from stages.pipeline import PipelineSettings
 from tasks.batch import Item, ItemStep, execute_item, item_key, resolved_settings
 from tasks.bulk.manifest import ItemSpec
-from tasks.checkpoints import checkpoint_inputs
 from tasks.executor import LocalExecutor
-from tasks.generate import FLOW, VIDEO, flow_options, given_mask, picture_twins, video_options
-from tasks.masks import MASK, mask_items
-from tasks.rewrite import REWRITE, read_rewrite
+from tasks.one_prompt import write_given_mask
+from tasks.rewrite import read_rewrite
 from tasks.store import Store
-from tasks.twins import TWINS, procedural_profile
+from tasks.twins import procedural_profile, write_picture_twins
 
 STAGES = ("rewrite", "twins", "mask", "flow", "video")
-"""The steps of a bulk item, in order (the text DAG's)."""
+"""The steps of a bulk item, in order (the text DAG's, without its pictures of Ā)."""
 SECTIONS = ("rewrite", "models", "twins", "attention", "inversion", "mask", "flow", "video")
 """The params sections a bulk item reads."""
 
 
 def picture_twins_item(item: Item, params: dict, out_dir: Path) -> dict:
-    """Twins of a user's picture (tasks.generate.picture_twins): its own twin on the procedural profile, its
+    """Twins of a user's picture by the pipeline's twin maker: its own twin on the procedural profile, its
     DDIM inversion on a diffusion profile."""
-    meta = picture_twins(item.inputs["image"], read_rewrite(item.inputs["rewrite"]), int(item.values["seed"]),
-                         params, out_dir)
+    settings = TwinSettings.from_params(params)
+    rewrite = read_rewrite(item.inputs["rewrite"])
+    twins = twin_maker(settings).of_picture(load_rgb(item.inputs["image"]), rewrite)
+    meta = write_picture_twins(twins, item.inputs["image"].name, rewrite, int(item.values["seed"]), settings,
+                               out_dir)
     return {"twin_source": meta["twin_source"], "region": meta["region"]}
 
 
 def given_mask_item(item: Item, params: dict, out_dir: Path) -> dict:
-    """A user's mask as the item's region mask (tasks.generate.given_mask); every part gets the region."""
+    """A user's mask as the item's region mask; every part gets the region."""
     meta = json.loads(Path(item.inputs["meta"]).read_text())
-    shape = image_size(item.inputs["image"]) if "image" in item.inputs else None
-    record = given_mask(item.inputs["mask"], load_rgb(item.inputs["artistic"]), meta["region"], out_dir, shape)
+    artistic = load_rgb(item.inputs["artistic"])
+    shape = image_size(item.inputs["image"]) if "image" in item.inputs else artistic.shape[:2]
+    given = given_mask(load_mask(item.inputs["mask"], shape), artistic.shape[:2], meta["region"])
+    record = write_given_mask(given, artistic, item.inputs["mask"].name, out_dir)
     return {"region": meta["region"], "regions": len(record["regions"])}
 
 
@@ -62,65 +68,37 @@ def with_overrides(params: dict, spec: ItemSpec) -> dict:
 
 
 def step_item(stage: str, spec: ItemSpec, params: dict, upstream: dict[str, Path]) -> tuple[ItemStep, Item, dict]:
-    """The step, item and settings section of ``stage`` for the bulk item ``spec``.
+    """The step, item and settings section of ``stage`` for the bulk item ``spec``, as its declaration says.
 
     ``params``: the run's sections with the row's overrides (:func:`with_overrides`); ``upstream``: stage →
-    the folder holding that earlier step's files (its store entry). The items and sections are those the
-    stage flows build for the DAG, so the keys are the same for the same content.
+    the folder holding that earlier step's files (its store entry).
     """
-    twins, masks, flows = (upstream.get(name) for name in ("twins", "mask", "flow"))
-    if stage == "rewrite":
-        section = {key: value for key, value in params["rewrite"].items() if key != "prompts"}
-        return REWRITE, Item(spec.id, values={"prompt": spec.prompt, "region": spec.region,
-                                              "direction": spec.direction}), section
-    if stage == "twins":
-        section = {name: params.get(name) or {} for name in ("models", "twins", "attention")}
-        inputs = {"rewrite": upstream["rewrite"] / "rewrite.json"}
-        if spec.image is None:
-            return TWINS, Item(spec.id, inputs, {"seed": spec.seed}), section
-        return PICTURE_TWINS, Item(spec.id, {**inputs, "image": spec.image}, {"seed": spec.seed}), \
+    declaration = declared(stage)
+    section = declaration.step_params(params)
+    inputs = {name: upstream[stage_writing(folder)] / file for name, (folder, file) in declaration.input_files().items()}
+    if declaration.models:
+        inputs.update(load(declaration.models)(section))
+    values = {name: getattr(spec, name) for name in declaration.values}
+    if stage == "twins" and spec.image is not None:
+        return PICTURE_TWINS, Item(spec.id, {**inputs, "image": spec.image}, values), \
             {**section, "inversion": params.get("inversion") or {}}
-    if stage == "mask":
-        if spec.mask is None:
-            return MASK, Item(spec.id, mask_items(twins.parent, [twins.name], params["mask"])[0].inputs), params["mask"]
-        inputs = {"artistic": twins / "artistic.png", "meta": twins / "meta.json", "mask": spec.mask}
+    if stage == "mask" and spec.mask is not None:
+        inputs = {"artistic": inputs["artistic"], "meta": inputs["meta"], "mask": spec.mask}
         return GIVEN_MASK, Item(spec.id, {**inputs, **({"image": spec.image} if spec.image else {})}), {}
-    if stage == "flow":
-        models = checkpoint_inputs("flow_model", flow_options(params["flow"]).flow_model)
-        return FLOW, Item(spec.id, {"twins_meta": twins / "meta.json", "realistic": twins / "realistic.png",
-                                    "mask_record": masks / "mask.json", "mask_regions": masks / "mask_regions.png",
-                                    **models}), params["flow"]
-    models = checkpoint_inputs("frame_model", video_options(params["video"]).frame_model)
-    inputs = {"artistic": twins / "artistic.png", "mask": masks / "mask.png", "flow": flows / "flow.npy",
-              "motion": flows / "motion.json", **models}
-    return VIDEO, Item(spec.id, inputs), params["video"]
+    return load(declaration.run), Item(spec.id, inputs, values), section
 
 
 IN_PROCESS = LocalExecutor()
 
 
 def check_settings(params: dict, specs: list[ItemSpec]) -> dict:
-    """The run's sections checked before any work → the params with numbers converted (stages.values).
-
-    Every section's keys and values are checked by the options they make, with each distinct set of row
-    overrides; the offline segmenter must be trained when a row has no mask of its own."""
-    from stages.values import PARAMS, check_section
-    from tasks.masks import mask_options
-    from tasks.rewrite import rewrite_options
-    from tasks.twins import attention_options, inversion_options, model_options, twin_options
-
-    params = {**params, **{name: check_section(params.get(name), name, PARAMS[name])
-                           for name in SECTIONS if name in PARAMS}}
+    """The run's params after checking, before any work, every section with each distinct set of row
+    overrides (every key known, every value inside its field's rule); the offline segmenter must be trained
+    when a row has no mask of its own."""
     distinct = {json.dumps(spec.overrides, sort_keys=True): spec for spec in specs}
     for spec in distinct.values():
-        sections = with_overrides(params, spec)
-        rewrite_options(sections["rewrite"])
-        for make in (model_options, twin_options, attention_options, inversion_options):
-            make(sections)
-        mask_options(sections["mask"])
-        flow_options(sections["flow"])
-        video_options(sections["video"])
-    _, segmenter = mask_options(params.get("mask"))
+        PipelineSettings.from_params(with_overrides(params, spec))
+    segmenter = PipelineSettings.from_params(params).mask.segmenter
     checkpoint = Path(segmenter.checkpoint) / "config.json"
     if segmenter.segmenter == "synthetic" and not checkpoint.is_file() and any(spec.mask is None for spec in specs):
         raise InputError(f"the offline segmenter is not trained ({checkpoint} missing): run `cinemagraph pipeline "
