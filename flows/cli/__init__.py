@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "flows.cli.rewrite",
     "flows.cli.twins",
     "flows.cli.generate",
+    "flows.cli.dataset",
 ]
 
 
