@@ -9,8 +9,9 @@ Clip ids are ``<video>-<k>``, k counting the video's clips from 0; a video's id 
 suffix, characters other than letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``.
 
 Each clip folder is written beside its place and renamed into it, and each video's outcome is recorded in
-``videos/<video>.json``: a re-run skips every video whose file and clip settings are unchanged (refused ones
-too) and redoes the rest; captions, splits and the contact sheet are rebuilt from the records each time.
+``videos/<video>.json``: a re-run skips every video already cut whose file and clip settings are unchanged,
+and looks again at the rest (a refusal may have come from a limit since raised); captions, splits and the
+contact sheet are rebuilt from the records each time.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from stages.images import load_rgb, save_png
 from stages.learned.video_clips import (VIDEO_SUFFIXES, Rejected, VideoClipOptions, check_header, clip_motion,
                                         decode_clips, read_header)
 from stages.motion.flowfield import flow_to_rgb
-from stages.scenes.eulerian import read_motion, write_motion
 from stages.video import write_video
 
 CONTACT_TILES = 200
@@ -113,10 +113,18 @@ def source_of(path: Path) -> dict:
     return {"file": path.name, "bytes": status.st_size, "mtime_ns": status.st_mtime_ns}
 
 
+def already_cut(record: dict | None, path: Path, options: VideoClipOptions) -> bool:
+    """Whether a video's ``record`` says it was cut into clips from this very file with these settings."""
+    wanted = {**source_of(path), "settings": settings_of(options)}
+    return bool(record) and record["status"] == "ok" and {key: record.get(key) for key in wanted} == wanted
+
+
 def write_clip(out_dir: Path, clip_id: str, clip: np.ndarray, flow: np.ndarray, mask: np.ndarray,
                meta: dict, crf: int) -> None:
     """Write one clip's folder (``clip`` uint8 (N, H, W, 3), ``flow`` (2, H, W) px/frame, ``mask`` bool (H, W))
     beside its place, then rename it into place (an older one is replaced)."""
+    from stages.scenes.eulerian import write_motion  # torch: imported once a clip is written
+
     work = Path(tempfile.mkdtemp(prefix=f".{clip_id}.", dir=out_dir))
     try:
         save_png(work / f"{clip_id}_input.png", clip[0])
@@ -170,6 +178,8 @@ def write_json(path: Path, value: object) -> None:
 def contact_sheet(out_dir: Path, clip_ids: list[str], columns: int = 6) -> np.ndarray:
     """A picture uint8 of the clips' first frames, each beside its flow on one speed scale (the 99th percentile
     of the moving pixels' speeds over the shown clips), ``columns`` pairs a row."""
+    from stages.scenes.eulerian import read_motion
+
     shown = clip_ids[:CONTACT_TILES]
     pairs = [(load_rgb(out_dir / i / f"{i}_input.png"), read_motion(out_dir / i / f"{i}_motion.pth")) for i in shown]
     speeds = np.concatenate([np.hypot(*flow).ravel() for _, flow in pairs] + [np.zeros(1)])
@@ -211,8 +221,7 @@ def build_dataset(videos_dir: str | Path, out_dir: str | Path, options: VideoCli
         seen[identifier] = path.name
         record_path = out_dir / "videos" / f"{identifier}.json"
         record = json.loads(record_path.read_text()) if record_path.is_file() else None
-        if record is None or {k: record.get(k) for k in ("file", "bytes", "mtime_ns", "settings")} != {
-                **source_of(path), "settings": settings_of(options)}:
+        if not already_cut(record, path, options):
             record = process_video(path, identifier, out_dir, options)
             write_json(record_path, record)
         records.append(record)
