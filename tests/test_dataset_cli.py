@@ -95,7 +95,7 @@ def test_plain_videos_become_a_training_set_with_the_true_flows(tmp_path, capsys
         assert (mask & moving).sum() / (mask | moving).sum() > 0.75
         assert not measured[:, ~mask].any()
     sheet = load_rgb(out / "contact_sheet.png")
-    assert sheet.shape[0] == 128 + 4 and sheet.shape[1] >= 6 * 2 * 128 * WIDTH // HEIGHT
+    assert sheet.shape == (128 + 4, 3 * (2 * 128 * WIDTH // HEIGHT + 4), 3)  # three clips, each frame and flow
     for split in ("train", "validation"):  # what G_flow and G_frame read
         samples = EulerianClips(out, split, ClipOptions(frames=True), augment=False)
         assert all(sample["caption"] and sample["flow"].shape == (2, HEIGHT, WIDTH) for sample in samples)

@@ -176,8 +176,8 @@ def write_json(path: Path, value: object) -> None:
 
 
 def contact_sheet(out_dir: Path, clip_ids: list[str], columns: int = 6) -> np.ndarray:
-    """A picture uint8 of the clips' first frames, each beside its flow on one speed scale (the 99th percentile
-    of the moving pixels' speeds over the shown clips), ``columns`` pairs a row."""
+    """A picture uint8 (H, W, 3) of the clips' first frames (their ids written in) each beside its flow on one
+    speed scale (the 99th percentile of the moving pixels' speeds over the shown clips), ``columns`` pairs a row."""
     from stages.scenes.eulerian import read_motion
 
     shown = clip_ids[:CONTACT_TILES]
@@ -185,13 +185,16 @@ def contact_sheet(out_dir: Path, clip_ids: list[str], columns: int = 6) -> np.nd
     speeds = np.concatenate([np.hypot(*flow).ravel() for _, flow in pairs] + [np.zeros(1)])
     scale = float(np.percentile(speeds[speeds > 0], 99)) if (speeds > 0).any() else 1.0
     tiles = []
-    for image, flow in pairs:
+    for clip_id, (image, flow) in zip(shown, pairs):
         width = max(1, round(image.shape[1] * TILE / image.shape[0]))
         pair = [cv2.resize(picture, (width, TILE), interpolation=cv2.INTER_AREA)
                 for picture in (image, flow_to_rgb(flow, scale))]
-        tiles.append(np.concatenate(pair, axis=1))
+        tile = np.concatenate(pair, axis=1)
+        cv2.putText(tile, clip_id, (3, TILE - 5), cv2.FONT_HERSHEY_PLAIN, 0.8, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(tile)
     width = max(tile.shape[1] for tile in tiles)
     tiles = [np.pad(t, ((2, 2), (2, width - t.shape[1] + 2), (0, 0)), constant_values=255) for t in tiles]
+    columns = min(columns, len(tiles))
     tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % columns)
     rows = [np.concatenate(tiles[i:i + columns], axis=1) for i in range(0, len(tiles), columns)]
     return np.concatenate(rows, axis=0)
