@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "flows.cli.twins",
     "flows.cli.generate",
     "flows.cli.bulk",
+    "flows.cli.dataset",
 ]
 
 
