@@ -125,8 +125,18 @@ def load_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndar
     return mask
 
 
-def save_png(path: str | Path, image: np.ndarray) -> None:
-    """Write uint8 (H, W, 3) RGB, uint8 (H, W) gray or bool (H, W) mask as PNG."""
+def save_png(path: str | Path, image: np.ndarray, text: dict[str, str] | None = None) -> None:
+    """Write uint8 (H, W, 3) RGB, uint8 (H, W) gray or bool (H, W) mask as PNG; ``text``: tEXt chunks it
+    carries (provenance, :func:`png_text`)."""
+    if text:
+        from PIL import Image, PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.astype(np.uint8) * 255 if image.dtype == bool else image).save(path, pnginfo=info)
+        return
     if image.dtype == bool:
         image = image.astype(np.uint8) * 255
     if image.ndim == 3:
@@ -134,6 +144,17 @@ def save_png(path: str | Path, image: np.ndarray) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
         raise OSError(f"could not write {path}")
+
+
+def png_text(path: str | Path) -> dict[str, str]:
+    """The tEXt chunks of a PNG file (none for other files or unreadable ones), read without decoding pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            return dict(getattr(picture, "text", {}) or {}) if picture.format == "PNG" else {}
+    except (OSError, UnidentifiedImageError):
+        return {}
 
 
 def to_tensor(image: np.ndarray, device: "torch.device | str" = "cpu") -> "torch.Tensor":

@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from stages.errors import InputError
-from stages.images import image_size, load_mask, load_rgb, save_png
+from stages.diffusion.procedural import PROVENANCE
+from stages.images import image_size, load_mask, load_rgb, png_text, save_png
 from stages.masks.pictures import overlay
 from stages.masks.segmenters import vocabulary_for
 from stages.pipeline import CinemagraphOutput, CinemagraphPipeline, GivenMask
 from tasks.gallery import GALLERY_STYLE, gallery_card
 from tasks.generate import write_flow, write_loop
 from tasks.masks import mask_record, output_paths, write_outputs
+from tasks.offline_models import segmenter_checkpoint
 from tasks.twins import write_picture_twins, write_twins
 
 
@@ -30,16 +32,16 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
     twins' size without ``image``) instead of clustering and segmentation. ``params``: the parsed params
     (sections rewrite, models, twins, attention, inversion, mask, flow, video; missing ones = defaults).
     """
-    pipeline = CinemagraphPipeline.from_params(params)
-    picture = load_rgb(image) if image is not None else None
-    if picture is not None and (picture.shape[0] < 32 or picture.shape[1] < 32):
-        raise InputError(f"{image} is {picture.shape[1]}x{picture.shape[0]}: give a picture of at least 32x32")
-    given = None
-    if mask is not None:
-        if not Path(mask).is_file():
-            raise InputError(f"mask not found: {mask}")
-        settings = pipeline.settings.twins
-        given = load_mask(mask, image_size(image) if image is not None else (settings.height, settings.width))
+    pipeline = CinemagraphPipeline.from_params(params)  # every setting checked before any work
+    picture, given = read_inputs(pipeline, image, mask)
+    if mask is None and pipeline.settings.mask.segmenter.segmenter == "synthetic":
+        if image is not None and not png_text(image).items() >= PROVENANCE.items():
+            raise InputError(f"{image} is not a picture of the procedural world, the only one the offline segmenter "
+                             "knows: give --mask (white where it moves), or set mask.segmenter to ade20k or clipseg "
+                             "with their weights (docs/real-weights.md)")
+        section = {**(params.get("mask") or {}), "checkpoint": segmenter_checkpoint(
+            pipeline.settings.mask.segmenter.checkpoint)}
+        pipeline = CinemagraphPipeline.from_params({**params, "mask": section})
     result = pipeline(prompt, image=picture, mask=given, region=region, direction=direction, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     twins_meta = write_all_twins(result, pipeline, image, out_dir)
@@ -57,12 +59,41 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
     return written
 
 
+def output_files() -> list[str]:
+    """Every file :func:`generate` may write in its output folder."""
+    from stages.motion.render import VIDEO_STEM
+    from stages.scenes.landscapes import WORLD_KINDS
+    from stages.video import VIDEO_SUFFIXES
+
+    twins = ["artistic.png", "realistic.png", "attention.npy", "meta.json", "reconstruction.png", "truth_mask.png",
+             "truth_flow.npy", *(f"truth_{kind}.png" for kind in WORLD_KINDS)]
+    masks = [*output_paths(Path("mask.png")).values()]
+    loop = [f"{VIDEO_STEM}{suffix}" for suffix in VIDEO_SUFFIXES]
+    return [*twins, *(path.name for path in masks), "flow.npy", "flow.png", "motion.json", *loop,
+            f"{VIDEO_STEM}_flow.png", f"{VIDEO_STEM}_meta.json", "index.html"]
+
+
+def read_inputs(pipeline: CinemagraphPipeline, image: Path | None, mask: Path | None
+                ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The user's picture (uint8 (H, W, 3), at least 32 × 32) and mask (bool, the picture's size, or the twins'
+    without a picture), each read and checked before any work; None for those not given."""
+    picture = load_rgb(image) if image is not None else None
+    if picture is not None and (picture.shape[0] < 32 or picture.shape[1] < 32):
+        raise InputError(f"{image} is {picture.shape[1]}x{picture.shape[0]}: give a picture of at least 32x32")
+    if mask is None:
+        return picture, None
+    if not Path(mask).is_file():
+        raise InputError(f"mask not found: {mask}")
+    settings = pipeline.settings.twins.twins
+    return picture, load_mask(mask, image_size(image) if image is not None else (settings.height, settings.width))
+
+
 def write_all_twins(result: CinemagraphOutput, pipeline: CinemagraphPipeline, image: Path | None,
                     out_dir: Path) -> dict:
     """The twins' files of one generated cinemagraph → the twins' meta."""
     if image is None:
         return write_twins(result.twins, result.rewrite, result.seed, pipeline.settings.twins, out_dir)
-    return write_picture_twins(result.twins, image.name, result.rewrite, result.seed, pipeline.settings.twins,
+    return write_picture_twins(result.twins, image, result.rewrite, result.seed, pipeline.settings.twins,
                                out_dir)
 
 

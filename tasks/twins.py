@@ -26,8 +26,9 @@ import numpy as np
 from stages.diffusion.attention import attention_picture
 from stages.diffusion.inversion import RECONSTRUCTION_GUIDANCE
 from stages.diffusion.models import PROCEDURAL_PROFILE, ModelOptions
+from stages.diffusion.procedural import PROVENANCE
 from stages.errors import InputError
-from stages.images import save_png
+from stages.images import png_text, save_png
 from stages.diffusion.makers import PictureTwins, TwinSettings, twin_maker
 from stages.text.prompts import Rewrite
 from tasks.batch import Item, ItemStep
@@ -71,8 +72,9 @@ def make_twins(rewrite: Rewrite, seed: int, params: dict, out_dir: Path) -> tupl
 def write_twins(result, rewrite: Rewrite, seed: int, settings: TwinSettings, out_dir: Path) -> dict:
     """artistic.png, realistic.png, attention.npy and meta.json of twins ``result`` into ``out_dir`` (procedural
     profile: and the truth files) → the meta."""
-    write_pair(result, out_dir)
-    if settings.models.profile == PROCEDURAL_PROFILE:
+    procedural = settings.models.profile == PROCEDURAL_PROFILE
+    write_pair(result, out_dir, PROVENANCE if procedural else None)
+    if procedural:
         meta = procedural_meta(rewrite, seed, settings, result, out_dir)
     else:
         meta = twin_meta(rewrite, seed, settings, result, *resolved_model(twin_maker(settings).models))
@@ -80,14 +82,15 @@ def write_twins(result, rewrite: Rewrite, seed: int, settings: TwinSettings, out
     return meta
 
 
-def write_picture_twins(twins: PictureTwins, name: str, rewrite: Rewrite, seed: int, settings: TwinSettings,
+def write_picture_twins(twins: PictureTwins, image: Path, rewrite: Rewrite, seed: int, settings: TwinSettings,
                         out_dir: Path) -> dict:
-    """The files of a user's picture's twins (file ``name``) → the twins' meta: artistic.png, realistic.png,
-    attention.npy and meta.json; after DDIM inversion also reconstruction.png (the artistic pass at the
-    twins' size, for inspection)."""
+    """The files of the twins of a user's picture (file ``image``; its procedural provenance kept) → the twins'
+    meta: artistic.png, realistic.png, attention.npy and meta.json; after DDIM inversion also reconstruction.png
+    (the artistic pass at the twins' size, for inspection)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_png(out_dir / "artistic.png", twins.artistic)
-    save_png(out_dir / "realistic.png", twins.realistic)
+    provenance = {key: value for key, value in png_text(image).items() if key in PROVENANCE}
+    save_png(out_dir / "artistic.png", twins.artistic, provenance)
+    save_png(out_dir / "realistic.png", twins.realistic, provenance)
     np.save(out_dir / "attention.npy", twins.attention)
     if twins.inverted is None:
         meta = {"prompt": rewrite.prompt, "twin_prompt": rewrite.twin_prompt, "region": rewrite.region,
@@ -100,7 +103,7 @@ def write_picture_twins(twins: PictureTwins, name: str, rewrite: Rewrite, seed: 
         height, width = twins.artistic.shape[:2]
         meta = twin_meta(rewrite, seed, settings, inverted.twins, *resolved_model(twin_maker(settings).models))
         meta["twin_source"] = twins.source
-        meta["image"] = {"name": name, "height": height, "width": width}
+        meta["image"] = {"name": image.name, "height": height, "width": width}
         meta["inversion"] = {**dataclasses.asdict(settings.inversion), "timesteps": inverted.timesteps,
                              "guidance": RECONSTRUCTION_GUIDANCE,
                              "reconstruction_error": round(inverted.reconstruction_error, 4)}
@@ -132,11 +135,12 @@ def procedural_meta(rewrite: Rewrite, seed: int, settings: TwinSettings, result,
     return meta
 
 
-def write_pair(result, out_dir: Path) -> None:
-    """artistic.png, realistic.png and attention.npy of twins ``result`` into ``out_dir`` (created)."""
+def write_pair(result, out_dir: Path, text: dict[str, str] | None = None) -> None:
+    """artistic.png, realistic.png (carrying the PNG ``text``) and attention.npy of twins ``result`` into
+    ``out_dir`` (created)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_png(out_dir / "artistic.png", result.artistic)
-    save_png(out_dir / "realistic.png", result.realistic)
+    save_png(out_dir / "artistic.png", result.artistic, text)
+    save_png(out_dir / "realistic.png", result.realistic, text)
     np.save(out_dir / "attention.npy", result.attention)
 
 

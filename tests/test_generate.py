@@ -73,11 +73,11 @@ def test_a_picture_with_a_given_mask_is_its_own_twin(params_file, tmp_path, caps
                  "--mask", str(tmp_path / "sea.png"), "-o", str(out), "--params", str(params_file)])
     assert code == 0, capsys.readouterr().err
     artistic = load_rgb(out / "artistic.png")
-    assert artistic.shape == (64, 96, 3) and np.array_equal(artistic, picture[:64, :96])
+    assert np.array_equal(artistic, picture)  # the whole picture, at its exact size (72 × 100: no crop to 16s)
     assert json.loads((out / "meta.json").read_text())["twin_source"] == "own-picture"
+    assert np.load(out / "cinemagraph.npz")["frames"].shape[1:3] == (72, 100)
     flow = np.load(out / "flow.npy")
-    inside = mask[:64, :96]
-    assert flow[0][inside].mean() < 0 and not flow[:, ~inside].any()  # to the left, nothing else moves
+    assert flow[0][mask].mean() < 0 and not flow[:, ~mask].any()  # to the left, nothing else moves
 
 
 def test_a_region_nobody_can_segment_is_one_line(params_file, tmp_path, capsys):
@@ -112,3 +112,71 @@ def test_a_picture_on_a_diffusion_profile_is_inverted(tmp_path, capsys):
     assert cluster_attention(attention, tuple(meta["attention_grid"]), 3).shape == (4, 4)
     video_meta = json.loads((out / "cinemagraph_meta.json").read_text())
     assert video_meta["twin_source"] == "ddim-inversion" and video_meta["inversion"]["steps"] == 8
+
+
+def hashes(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` → its bytes."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--seed", "-1"], "--seed"),
+    (["--speed", "nan"], "--speed"),
+    (["--frames", "1"], "--frames"),
+    (["--format", "avi2"], "avi2"),
+    (["--image", "{dir}/out/artistic.png", "--mask", "{dir}/out/mask.png"], "would overwrite --image"),
+    (["--image", "{dir}/painting.png", "--mask", "{dir}/small.png"], "small.png"),
+    (["-o", "{dir}/painting.png"], "is a file"),
+    (["--image", "{dir}/painting.png"], "not a picture of the procedural world"),
+])
+def test_bad_generate_input_is_one_line_before_any_file_is_written(params_file, tmp_path, capsys, options, words):
+    """Values by the params rules, files and sizes, outputs onto inputs: refused first, the user's files kept."""
+    painting_and_sea(tmp_path, seed=0)
+    save_png(tmp_path / "small.png", np.ones((20, 20), bool))
+    (tmp_path / "out").mkdir()
+    save_png(tmp_path / "out/artistic.png", np.zeros((72, 100, 3), np.uint8))
+    save_png(tmp_path / "out/mask.png", np.ones((72, 100), bool))
+    before = hashes(tmp_path)
+    options = [option.format(dir=tmp_path) for option in options]
+    output = [] if "-o" in options else ["-o", str(tmp_path / "out")]
+    code = main(["generate", "a stormy sea", *output, "--params", str(params_file), *options])
+    error = capsys.readouterr().err
+    assert code == 2 and words in error and error.count("\n") == 1 and "Traceback" not in error, error
+    assert hashes(tmp_path) == before
+
+
+def test_a_picture_of_the_procedural_world_needs_no_mask(params_file, tmp_path, capsys):
+    """The offline segmenter reads its own world's pictures (they carry their provenance), even copied away."""
+    first = tmp_path / "first"
+    assert main(["generate", "a calm lake under a cloudy sky, watercolor painting", "-o", str(first),
+                 "--params", str(params_file)]) == 0, capsys.readouterr().err
+    picture = tmp_path / "lake.png"
+    picture.write_bytes((first / "artistic.png").read_bytes())
+    out = tmp_path / "again"
+    assert main(["generate", "a calm lake under a cloudy sky", "--image", str(picture), "-o", str(out),
+                 "--params", str(params_file)]) == 0, capsys.readouterr().err
+    assert load_mask(out / "mask.png").any() and json.loads((out / "meta.json").read_text())["twin_source"] == \
+        "own-picture"
+
+
+@pytest.mark.slow
+def test_generate_works_in_an_empty_folder_and_trains_the_offline_segmenter_once(tmp_path):
+    """No params.yaml, nothing trained: the offline default (procedural), the segmenter trained into the user
+    model cache on the first run and reused on the second."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CINEMAGRAPH_MODELS": str(tmp_path / "models"), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-c", "from flows.cli import program; program()", "generate",
+               "a calm lake under a cloudy sky, watercolor painting", "--frames", "4", "-o"]
+    first = subprocess.run([*command, "out1"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "training the offline segmenter once" in first.stderr
+    meta = json.loads((tmp_path / "out1/cinemagraph_meta.json").read_text())
+    assert meta["model"]["profile"] == "procedural" and load_mask(tmp_path / "out1/mask.png").any()
+    assert [path.name.split("-")[0] for path in (tmp_path / "models").iterdir() if not path.name.startswith(".")] \
+        == ["segmenter"]
+    second = subprocess.run([*command, "out2"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert second.returncode == 0 and "training" not in second.stderr, second.stderr
+    assert (tmp_path / "out1/cinemagraph.mp4").read_bytes() == (tmp_path / "out2/cinemagraph.mp4").read_bytes()

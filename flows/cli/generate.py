@@ -28,9 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--region", help="the region to animate (default: read from the prompt)")
     parser.add_argument("--direction", help='e.g. "left to right" (default: read from the prompt, else each '
                                             "part moves as its kind does)")
-    parser.add_argument("--seed", type=int, help="seed of the twins and of the direction's angle")
-    parser.add_argument("--frames", type=int, help="frames per loop (default 120)")
-    parser.add_argument("--speed", type=float, help="pixels per frame of the fastest parts (default 1)")
+    parser.add_argument("--seed", type=values.SEED.option("--seed"), help="seed of the twins and of the direction's "
+                                                                          "angle")
+    parser.add_argument("--frames", type=values.FRAMES.option("--frames"), help="frames per loop (default 120)")
+    parser.add_argument("--speed", type=values.SPEED.option("--speed"),
+                        help="pixels per frame of the fastest parts (default 1)")
     parser.add_argument("--format", help="comma-separated: mp4, gif, webm, npz (default mp4)")
     parser.add_argument("--profile", help="models.profile: procedural, tiny, sd-random, sd14 or sd15")
     parser.add_argument("--inversion-steps", type=values.STEPS.option("--inversion-steps"),
@@ -59,11 +61,15 @@ def with_overrides(params: dict, args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Generate and say where everything is."""
+    from stages.files import check_outputs, check_writable_folder
     from stages.threads import use_cpu_share
-    from tasks.one_prompt import generate
+    from tasks.one_prompt import generate, output_files
 
     use_cpu_share()
     started = time.perf_counter()
+    check_writable_folder(args.output, "-o")
+    check_outputs({f"-o {args.output}/{name}": args.output / name for name in output_files()},
+                  {"--image": args.image, "--mask": args.mask, "--params": args.params})
     params = with_overrides(read_params(args.params, SECTIONS), args)
     meta = generate(args.prompt, args.output, params, args.region, args.direction, args.seed, args.image, args.mask)
     parts = ", ".join(f"{part['class']}: {part['source']}" for part in meta["motion"]["parts"])

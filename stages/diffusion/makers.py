@@ -117,10 +117,15 @@ class ProceduralTwinMaker:
         return procedural_twins(rewrite, seed, options.height, options.width, self.settings.procedural)
 
     def of_picture(self, picture: np.ndarray, rewrite: Rewrite) -> PictureTwins:
-        """The picture (cropped to multiples of 16 pixels) as both twins, Ā from its own features."""
-        height, width = (picture.shape[0] // 16) * 16, (picture.shape[1] // 16) * 16
-        picture = np.ascontiguousarray(picture[:height, :width])
-        return PictureTwins(picture, picture, self_attention(picture), (height // 16, width // 16), "own-picture")
+        """The picture, at its exact size, as both twins; Ā from its own features on the nearest grid of 16-pixel
+        cells (the picture resized to it for the features only)."""
+        import cv2
+
+        grid = (max(1, round(picture.shape[0] / 16)), max(1, round(picture.shape[1] / 16)))
+        cells = picture
+        if picture.shape[:2] != (grid[0] * 16, grid[1] * 16):
+            cells = cv2.resize(picture, (grid[1] * 16, grid[0] * 16), interpolation=cv2.INTER_AREA)
+        return PictureTwins(picture, picture, self_attention(cells), grid, "own-picture")
 
 
 @loaded_once(maxsize=2)

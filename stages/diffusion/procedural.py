@@ -45,6 +45,11 @@ class ProceduralOptions:
     """A named direction's angle is drawn within this fraction of its range around the centre (seeded)."""
 
 
+PROVENANCE = {"cinemagraph-world": "procedural"}
+"""The PNG text the procedural world writes into its pictures: models trained only on this world (the offline
+segmenter) accept a user's picture only when it carries this (one of the world's own pictures)."""
+
+
 @dataclass
 class ProceduralTwins:
     """One procedural pair, its Ā and the exact truth of the artistic image."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from stages.errors import InputError
 from stages.images import iou
@@ -128,7 +129,7 @@ def train_segmenter(options: SegmentTrainingOptions, folder: str | Path) -> dict
     optimiser = torch.optim.AdamW(model.parameters(), lr=options.lr)
     order = torch.Generator().manual_seed(options.init_seed)
     model.train()
-    for _ in range(options.iterations):
+    for _ in tqdm(range(options.iterations), desc="segmenter", unit="step", leave=False):
         batch = torch.randint(len(train), (options.batch_size,), generator=order)
         loss = model(pixel_values=pixels[batch], labels=labels[batch]).loss
         optimiser.zero_grad()

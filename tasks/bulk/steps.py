@@ -39,7 +39,7 @@ def picture_twins_item(item: Item, params: dict, out_dir: Path) -> dict:
     settings = TwinSettings.from_params(params)
     rewrite = read_rewrite(item.inputs["rewrite"])
     twins = twin_maker(settings).of_picture(load_rgb(item.inputs["image"]), rewrite)
-    meta = write_picture_twins(twins, item.inputs["image"].name, rewrite, int(item.values["seed"]), settings,
+    meta = write_picture_twins(twins, item.inputs["image"], rewrite, int(item.values["seed"]), settings,
                                out_dir)
     return {"twin_source": meta["twin_source"], "region": meta["region"]}
 
