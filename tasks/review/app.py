@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Callable
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stages.errors import InputError
 from stages.images import image_size
@@ -28,7 +29,7 @@ from tasks.review.rerender import item_params, open_picture, rerender, version_s
 from tasks.review.versions import SETTINGS, ItemVersions, StaleEdit, Verdicts
 
 STATIC = Path(__file__).with_name("static")
-STATIC_FILES = {"index.html": "text/html", "review.js": "text/javascript", "review.css": "text/css"}
+STATIC_FILES = {"review.js": "text/javascript", "review.css": "text/css"}
 PAGE_SIZE = 48
 FILTERS = ("all", "failed", "approved", "rejected", "unseen")
 SECURITY_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
@@ -67,6 +68,10 @@ def create_app(folder: ReviewFolder, params: dict, token: str) -> FastAPI:
         return error(409 if isinstance(raised, StaleEdit) else 404 if isinstance(raised, NotFound) else 400,
                      str(raised))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, raised: StarletteHTTPException) -> JSONResponse:
+        return error(raised.status_code, f"{raised.detail}: {request.url.path} is no address of this page")
+
     def item_of(item_id: str) -> ReviewItem:
         if item_id not in folder.items:
             raise NotFound(f"no item {item_id!r} in this folder: go back to the list")
@@ -101,9 +106,11 @@ def create_app(folder: ReviewFolder, params: dict, token: str) -> FastAPI:
             raise InputError("the request must be a JSON object")
         return body
 
+    page = (STATIC / "index.html").read_text().replace("__TOKEN__", token)  # a token is URL-safe: no escaping
+
     @app.get("/")
     async def index() -> Response:
-        return static("index.html")
+        return HTMLResponse(page)
 
     @app.get("/static/{name}")
     def static(name: str) -> Response:
