@@ -107,7 +107,8 @@ async function loadPictures(files) {
   const canvas = $("canvas");
   canvas.width = edit.width; canvas.height = edit.height;
   const scale = Math.min(512 / edit.width, 512 / edit.height, 4);
-  canvas.style.width = `${Math.round(edit.width * scale)}px`; canvas.style.height = `${Math.round(edit.height * scale)}px`;
+  canvas.style.width = `${Math.round(edit.width * scale)}px`;
+  canvas.style.height = `${Math.round(edit.height * scale)}px`;
   draw();
   document.body.dataset.ready = String(view.item.head.revision);
 }
@@ -147,7 +148,8 @@ function drawArrow(context, x0, y0, x1, y1) {
 // --- painting and arrows (pointer events on the canvas, in image pixels) -----------------------------------
 function imagePoint(event) {
   const box = $("canvas").getBoundingClientRect();
-  return { x: (event.clientX - box.left) * edit.width / box.width, y: (event.clientY - box.top) * edit.height / box.height };
+  return { x: (event.clientX - box.left) * edit.width / box.width,
+           y: (event.clientY - box.top) * edit.height / box.height };
 }
 
 function stamp(point, value) {
@@ -155,7 +157,9 @@ function stamp(point, value) {
   for (let y = Math.floor(point.y - radius); y <= Math.ceil(point.y + radius); y++) {
     for (let x = Math.floor(point.x - radius); x <= Math.ceil(point.x + radius); x++) {
       if (x >= 0 && y >= 0 && x < edit.width && y < edit.height &&
-          (x + 0.5 - point.x) ** 2 + (y + 0.5 - point.y) ** 2 <= radius * radius + 0.5) edit.bits[y * edit.width + x] = value;
+          (x + 0.5 - point.x) ** 2 + (y + 0.5 - point.y) ** 2 <= radius * radius + 0.5) {
+        edit.bits[y * edit.width + x] = value;
+      }
     }
   }
 }
@@ -229,7 +233,9 @@ $("back").addEventListener("click", () => guarded(showList));
 $("prev").addEventListener("click", () => guarded(() => { view.page -= 1; return showList(); }));
 $("next").addEventListener("click", () => guarded(() => { view.page += 1; return showList(); }));
 for (const button of $("filters").children) {
-  button.addEventListener("click", () => guarded(() => { view.show = button.dataset.show; view.page = 1; return showList(); }));
+  button.addEventListener("click", () => guarded(() => {
+    view.show = button.dataset.show; view.page = 1; return showList();
+  }));
 }
 $("open-form").addEventListener("submit", (event) => {
   event.preventDefault();
