@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "flows.cli.generate",
     "flows.cli.bulk",
     "flows.cli.dataset",
+    "flows.cli.review",
 ]
 
 
