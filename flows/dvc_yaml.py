@@ -47,7 +47,7 @@ def stage_entry(stage: Stage, prompts: str) -> str:
     if stage.plots:
         lines.append("    plots:")
         for plot in stage.plots.values():
-            lines += [f"      - {plot.path}:", f"          x: {plot.x}"] + ([f"          y: {plot.y}"] if plot.y else [])
+            lines += [f"      - {plot.path}:", f"          x: {plot.x}", *([f"          y: {plot.y}"] if plot.y else [])]
     return "\n".join(lines) + "\n"
 
 

@@ -72,3 +72,33 @@ def torch_pickle(path: Path) -> Path:
     torch.save({"weights": Hostile()}, buffer)
     path.write_bytes(buffer.getvalue())
     return path
+
+
+def peak_tree_memory(argv: list[str], env: dict[str, str], scratch: Path) -> tuple[int, float, str]:
+    """Run ``argv`` and poll the resident memory of its whole process tree → (peak bytes, seconds, stderr).
+
+    The peak is the larger of the polled sum over the tree and, where GNU time is installed, the largest
+    resident size of the command or a child it waited for (seen even between two polls). GNU time starts the
+    command from its own small process: a fork of this test process would count this process's memory."""
+    import psutil
+
+    gnu_time = shutil.which("time", path="/usr/bin")
+    report = scratch / "maxrss.txt"
+    report.unlink(missing_ok=True)
+    started = time.perf_counter()
+    wrapped = [gnu_time, "-f", "%M", "-o", str(report), *argv] if gnu_time else argv
+    process = subprocess.Popen(wrapped, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watched, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            if watched.cmdline() == wrapped:  # exec'd: no longer a copy of this process
+                peak = max(peak, sum(p.memory_info().rss for p in [watched, *watched.children(recursive=True)]))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    seconds = time.perf_counter() - started
+    err = process.stderr.read()
+    process.stderr.close()
+    if report.is_file():
+        peak = max(peak, int(report.read_text().split()[-1]) * 1024)
+    return peak, seconds, err

@@ -8,7 +8,7 @@ import numpy as np
 
 from conftest import write_picture
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 
 
 def python_blocks() -> list[str]:

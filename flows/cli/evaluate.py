@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from flows.params import load_params
     from tasks.prefect_env import without_heartbeats
 
-    params = load_params(args.params, ("run", "evaluate")) if Path(args.params).is_file() else {"run": {"executor": "local"}}
+    params = (load_params(args.params, ("run", "evaluate")) if Path(args.params).is_file()
+              else {"run": {"executor": "local"}})
     overrides = {"i3d": args.i3d, "margin": args.margin, "lpips": args.lpips,
                  "protocols": None if args.protocols is None else [p for p in args.protocols.split(",") if p]}
     params["evaluate"] = {**(params.get("evaluate") or {}), **{k: v for k, v in overrides.items() if v is not None}}

@@ -3,7 +3,7 @@
 import yaml
 
 from flows.params import SECTIONS, default_params
-from test_pipeline import ROOT
+from paths import ROOT
 
 
 def test_params_yaml_is_the_code_defaults():

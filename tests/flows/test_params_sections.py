@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from stages.errors import InputError
-from test_pipeline import ROOT
+from paths import ROOT
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 

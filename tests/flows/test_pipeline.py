@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 
 
 def small_params(tmp_path: Path) -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/, where actor_steps.py is
 # Ray's processes must import the step's module (tests/actor_steps.py): they inherit PYTHONPATH from the
 # process that starts the cluster, and every module is collected before any test starts one.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))

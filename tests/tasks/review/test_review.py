@@ -20,10 +20,9 @@ from conftest import write_picture
 from hostile_files import blank_png
 from stages.images import load_mask
 from stages.video import read_video
-from test_study_pages import CHROMIUM, DRIVER, browser, wait_for  # noqa: F401
+from browser import NEEDS_CHROMIUM, browser, wait_for  # noqa: F401
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
-                                reason="no Chromium/chromedriver found (apt-get install chromium chromium-driver)")
+pytestmark = NEEDS_CHROMIUM
 SIZE, SCALE = 128, 4  # the canvas shows the 128² picture at 512² CSS pixels
 PROMPT = 'a watercolor painting of a <b>waterfall</b> & "falls", high definition'
 

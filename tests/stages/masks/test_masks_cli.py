@@ -16,7 +16,7 @@ from stages.masks.selection import upsample_nearest
 from stages.images import iou
 from test_masks import RIVER, attention_from, noisy_segmentation, truth_grid
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 SIZE = (256, 384)  # a 16 × 24 attention grid
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_pipeline import ROOT
+from paths import ROOT
 
 
 @pytest.mark.slow

@@ -23,9 +23,9 @@ from stages.learned.video_dataset import caption_from_name, read_caption_csv
 from stages.scenes.eulerian import read_motion
 from stages.scenes.landscapes import make_scene
 from stages.video import read_video, write_video
-from test_hostile import peak_tree_memory
+from hostile_files import peak_tree_memory
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 HEIGHT, WIDTH, FRAMES = 64, 96, 16
 SCENES = {"waterfall_01": (1000, "waterfall"), "lake": (1001, "lake"), "river": (1002, "river")}
 

@@ -25,7 +25,7 @@ from stages.scenes.styles import LOOKS, Style, apply_palette, apply_warp, choose
 from stages.text.directions import vector_to_angle, angle_difference
 from stages.text.prompts import rewrite_prompt
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 WARP = ProceduralOptions().warp_px
 
 

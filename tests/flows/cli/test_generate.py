@@ -15,7 +15,7 @@ from stages.images import load_mask, load_rgb, save_png
 from stages.masks.clustering import cluster_attention
 from tasks.masks import train_segment
 
-from test_pipeline import ROOT
+from paths import ROOT
 
 
 @pytest.fixture(scope="module")

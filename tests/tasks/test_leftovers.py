@@ -12,7 +12,7 @@ import psutil
 
 from tasks.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 
 
 def python(code: str, **kwargs) -> subprocess.Popen:

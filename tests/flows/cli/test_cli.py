@@ -85,7 +85,7 @@ def test_the_executable_exits_with_the_commands_status(tmp_path):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     run = lambda *argv: subprocess.run([sys.executable, "-c", "from flows.cli import program; program()", *argv],
                                        cwd=tmp_path, env={"PYTHONPATH": str(root), "PATH": ""},
                                        capture_output=True, text=True, timeout=120)

@@ -10,7 +10,7 @@ import pytest
 
 from tasks.code import code_closure, code_digest
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 
 
 def write(root: Path, name: str, text: str) -> None:

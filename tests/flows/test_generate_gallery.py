@@ -9,10 +9,9 @@ import pytest
 from flows.generate import write_prompt_gallery
 from stages.images import save_png
 from stages.video import write_video
-from test_study_pages import CHROMIUM, DRIVER, FPS, FRAMES, TRICKY_PROMPT, browser, check_videos_play_and_loop  # noqa: F401
+from browser import NEEDS_CHROMIUM, FPS, FRAMES, TRICKY_PROMPT, browser, check_videos_play_and_loop  # noqa: F401
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
-                                reason="no Chromium/chromedriver found (apt-get install chromium chromium-driver)")
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture
