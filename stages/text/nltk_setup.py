@@ -6,7 +6,8 @@ normally downloads. The ``textblob-aptagger`` wheel ships a trained model of the
 containers and writes NLTK's JSON layout into a project folder. ``make setup`` runs it once
 (``python -m stages.text.nltk_setup``); :func:`ensure_tagger_data` rebuilds it on first use if it is missing.
 
-The folder is ``<project>/.cache/nltk_data``, or ``$CINEMAGRAPH_NLTK_DATA`` when set.
+The folder is ``$CINEMAGRAPH_NLTK_DATA`` when set, else ``<project>/.cache/nltk_data`` in the repository, else
+(an installed copy) ``~/.cache/cinemagraph/nltk_data``.
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ _ALLOWED_GLOBALS = {("__builtin__", "set"): set, ("builtins", "set"): set}
 
 
 def nltk_data_dir() -> Path:
-    """The folder holding the project's NLTK data (``$CINEMAGRAPH_NLTK_DATA`` or ``.cache/nltk_data``)."""
+    """The folder holding the project's NLTK data: ``$CINEMAGRAPH_NLTK_DATA``, the repository's
+    ``.cache/nltk_data``, or for an installed copy the user's ``~/.cache/cinemagraph/nltk_data``."""
     configured = os.environ.get("CINEMAGRAPH_NLTK_DATA")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / ".cache" / "nltk_data"
+    project = Path(__file__).resolve().parents[2]
+    if (project / "pyproject.toml").is_file():
+        return project / ".cache" / "nltk_data"
+    return Path.home() / ".cache" / "cinemagraph" / "nltk_data"
 
 
 def tagger_dir(root: Path) -> Path:
