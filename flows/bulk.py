@@ -81,5 +81,6 @@ def scheduled_bulk(manifest: str, output: str = f"runs/{DATE}", params: str | No
     get_run_logger().info("%s: %s", folder, run.start().describe(workers))
     summary = run_bulk_flow(run)
     if summary["stopped"] or (summary["total_failed"] and not summary["total_done"]):
-        raise InputError(f"bulk run {folder}: {summary['stopped'] or 'every item failed'} (see {folder / 'report.html'})")
+        reason = summary["stopped"] or "every item failed"
+        raise InputError(f"bulk run {folder}: {reason} (see {folder / 'report.html'})")
     return summary

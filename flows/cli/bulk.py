@@ -113,10 +113,12 @@ def serve(args: argparse.Namespace) -> int:
     try:
         schedule = CronSchedule(cron=args.cron, timezone=args.timezone)
     except ValueError as error:
-        raise InputError(f"--cron {args.cron!r} / --timezone {args.timezone!r}: {str(error).splitlines()[-1]}") from None
+        reason = str(error).splitlines()[-1]
+        raise InputError(f"--cron {args.cron!r} / --timezone {args.timezone!r}: {reason}") from None
     parameters = {"manifest": str(args.run), "output": str(args.output), "params": args.params and str(args.params),
                   "settings": args.set, "workers": args.workers, "executor": args.executor,
                   "retry_failed": args.retry_failed, "keep_free_mb": args.keep_free_mb, "shard_size": args.shard_size}
+    one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
     scheduled_bulk.serve(name=args.name, schedules=[schedule], parameters=parameters, pause_on_shutdown=False,
-                         global_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW))
+                         global_limit=one_at_a_time)
     return 0
