@@ -47,7 +47,9 @@ class PrefectServer:
     """Read-only requests a flow run's first ones pay ~0.25 s for when the server has not answered them yet
     (the version check, the first query of its database)."""
 
-    def __init__(self):
+    def __init__(self, services: bool = False):
+        """Start the server; ``services``: every background service of a long-lived server (the scheduler
+        creating the runs of deployments' schedules among them), else only :data:`SERVICES`."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -57,7 +59,8 @@ class PrefectServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
                  "--no-ui", "--analytics-off"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.SERVICES})
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, **({} if services else self.SERVICES)})
         self._failure: ConnectionError | None = None
         self._coming_up = threading.Thread(target=self._come_up, name="prefect-server-start", daemon=True)
         self._coming_up.start()

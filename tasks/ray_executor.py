@@ -19,6 +19,7 @@ from ray._private import ray_constants
 from ray.exceptions import RayActorError
 import torch
 
+import flows
 import stages
 import tasks
 from stages.errors import InputError
@@ -134,6 +135,24 @@ def start_local_cluster(num_cpus: int | None, object_store_mb: int) -> None:
         os.environ["HOME"] = user_home
 
 
+def connect(num_cpus: int | None, address: str | None, object_store_mb: int) -> None:
+    """Join the cluster at ``address`` (else RAY_ADDRESS), shipping the project's code (stages, tasks, flows) to
+    its workers; with neither, start a local cluster of ``num_cpus`` CPUs (:func:`start_local_cluster`). Nothing
+    when this process is connected already."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report, no cloud metadata requests
+    # Ray's driver would replace builtins.print with its own the first time it reports a dead worker.
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
+    if ray.is_initialized():
+        return
+    if address:
+        code = [str(Path(module.__file__).parent) for module in (stages, tasks, flows)]
+        ray.init(address=address, runtime_env={"py_modules": code}, log_to_driver=False)
+    else:
+        start_local_cluster(num_cpus, object_store_mb)
+
+
 class RayExecutor:
     """Runs items as Ray tasks, and those of model-holding steps on a pool of actors; ``address`` (or
     RAY_ADDRESS) joins an existing cluster, else one starts.
@@ -146,17 +165,7 @@ class RayExecutor:
 
     def __init__(self, num_cpus: int | None = None, address: str | None = None,
                  object_store_mb: int = 512, actors: int | str = "auto"):
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report, no cloud metadata requests
-        # Ray's driver would replace builtins.print with its own the first time it reports a dead worker.
-        os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
-        if not ray.is_initialized():
-            if address:
-                code = [str(Path(module.__file__).parent) for module in (stages, tasks)]
-                ray.init(address=address, runtime_env={"py_modules": code}, log_to_driver=False)
-            else:
-                start_local_cluster(num_cpus, object_store_mb)
+        connect(num_cpus, address, object_store_mb)
         resources = ray.cluster_resources()
         self.cpus, self.gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
         self.actors = check_actor_setting(actors)

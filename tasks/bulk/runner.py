@@ -3,17 +3,18 @@
 :class:`BulkRun` is driven by flows/bulk.py (one Prefect task per shard) and works the same from a plain
 loop. Shards run at once in the driver's threads, ``workers`` of them; each runs its items one after another
 on its worker: in this process (``executor: local``) or on a model-holding Ray actor of a pool of
-``workers`` (``executor: ray``) — an actor runs the item's five steps and keeps their models loaded.
+``workers`` (``executor: ray``, tasks.bulk.actor) — an actor runs the item's five steps and keeps their models
+loaded.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -24,6 +25,9 @@ from tasks.bulk.manifest import ItemSpec
 from tasks.bulk.plan import Plan, check_free_space, make_plan, shards
 from tasks.bulk.steps import run_item
 from tasks.store import Store
+
+if TYPE_CHECKING:
+    from tasks.bulk.actor import RayWorkers
 
 STARTS = "starts.jsonl"
 """``RUN/starts.jsonl``: one line per start — what it found (reconciliation) and planned."""
@@ -41,52 +45,6 @@ class LocalWorkers:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-class RayWorkers:
-    """A pool of ``count`` Ray actors, each running whole items and keeping their models loaded; an item
-    whose actor dies is retried on the restarted actor, and fails after three deaths."""
-
-    ATTEMPTS = 3
-
-    def __init__(self, params: dict, store_root: str, count: int, run: dict):
-        import ray
-
-        from tasks.bulk.actor import BulkActor
-        from tasks.ray_executor import start_local_cluster
-
-        if not ray.is_initialized():
-            start_local_cluster(run.get("num_cpus"), int(run.get("object_store_mb", 512)))
-        cpus = ray.cluster_resources().get("CPU", 1.0)
-        actor = BulkActor.options(num_cpus=min(1.0, cpus / count), max_restarts=self.ATTEMPTS)
-        self.actors = [actor.remote() for _ in range(count)]
-        self.free: queue.Queue = queue.Queue()
-        for handle in self.actors:
-            self.free.put(handle)
-        self.params, self.store_root = params, store_root
-
-    def run(self, spec: ItemSpec) -> dict:
-        """One item's outcome, on the next free actor."""
-        import ray
-        from ray.exceptions import RayActorError
-
-        handle = self.free.get()
-        try:
-            for _ in range(self.ATTEMPTS):
-                try:
-                    return ray.get(handle.run.remote(spec, self.params, self.store_root))
-                except RayActorError as error:
-                    died = error
-            return {"id": spec.id, "status": "failed", "stage": "worker", "error": f"its worker died ({died})"}
-        finally:
-            self.free.put(handle)
-
-    def close(self) -> None:
-        """End the actors."""
-        import ray
-
-        for handle in self.actors:
-            ray.kill(handle)
 
 
 class BulkRun:
@@ -149,8 +107,12 @@ class BulkRun:
     def open(self) -> None:
         """Start the workers and the progress bar (done / failed / remaining, items per minute, ETA)."""
         store_root = str(self.store.root)
-        self._pool = (RayWorkers(self.params, store_root, self.workers, self.params.get("run") or {})
-                      if self.executor == "ray" else LocalWorkers(self.params, store_root))
+        if self.executor == "ray":
+            from tasks.bulk.actor import RayWorkers
+
+            self._pool = RayWorkers(self.params, store_root, self.workers, self.params.get("run") or {})
+        else:
+            self._pool = LocalWorkers(self.params, store_root)
         self._bar = tqdm(total=len(self.plan.todo), desc="bulk", unit="item", dynamic_ncols=True)
         self._started = time.perf_counter()
 
@@ -181,6 +143,7 @@ class BulkRun:
                "key": outcome["keys"].get("video") if outcome.get("keys") else None,
                "keys": outcome.get("keys") or {}, "seconds": outcome.get("seconds") or {},
                "computed": outcome.get("computed") or [], "video": outcome.get("video"), "spec": spec.digest(),
+               "attempts": outcome.get("attempts", 1),
                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         if outcome["status"] == "ok":
             row["files"] = link_item(self.run_dir, spec.id, outcome["keys"], self.store)
