@@ -26,7 +26,7 @@ from flows.cli import main
 from flows.bulk import dated_folder
 from stages.images import save_png
 from tasks.prefect_server import PrefectServer
-from test_pipeline import ROOT
+from paths import ROOT
 from ray_nodes import RayNode
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
