@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import pickle
+import shutil
 import struct
+import subprocess
+import time
 import zlib
 from pathlib import Path
 

@@ -14,7 +14,7 @@ import pytest
 
 from stages.errors import InputError
 
-from paths import ROOT
+from tests.paths import ROOT
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 spec = importlib.util.spec_from_file_location("make_tables", ROOT / "docs" / "make_tables.py")

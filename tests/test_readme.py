@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import write_picture
+from tests.conftest import write_picture
 
-from paths import ROOT
+from tests.paths import ROOT
 
 
 def python_blocks() -> list[str]:

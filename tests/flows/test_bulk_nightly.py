@@ -26,8 +26,8 @@ from flows.cli import main
 from flows.bulk import dated_folder
 from stages.images import save_png
 from tasks.prefect_server import PrefectServer
-from paths import ROOT
-from ray_nodes import RayNode
+from tests.paths import ROOT
+from tests.ray_nodes import RayNode
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 DEPLOYMENT = "bulk-scheduled/nightly"

@@ -9,7 +9,7 @@ import pytest
 from flows.generate import write_prompt_gallery
 from stages.images import save_png
 from stages.video import write_video
-from browser import NEEDS_CHROMIUM, FPS, FRAMES, TRICKY_PROMPT, browser, check_videos_play_and_loop  # noqa: F401
+from tests.browser import NEEDS_CHROMIUM, FPS, FRAMES, TRICKY_PROMPT, browser, check_videos_play_and_loop  # noqa: F401
 
 pytestmark = NEEDS_CHROMIUM
 

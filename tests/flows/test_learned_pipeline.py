@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from paths import ROOT
+from tests.paths import ROOT
 
 
 @pytest.mark.slow

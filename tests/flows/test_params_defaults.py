@@ -3,7 +3,7 @@
 import yaml
 
 from flows.params import SECTIONS, default_params
-from paths import ROOT
+from tests.paths import ROOT
 
 
 def test_params_yaml_is_the_code_defaults():

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from stages.errors import InputError
-from paths import ROOT
+from tests.paths import ROOT
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 

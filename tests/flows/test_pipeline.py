@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from paths import ROOT
+from tests.paths import ROOT
 
 
 def small_params(tmp_path: Path) -> dict:
@@ -84,7 +84,8 @@ def project_copy(repo: Path, params: dict) -> tuple:
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, repo / name)
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(repo)}  # the copy's code, not the installed project's
     env.pop("PREFECT_HOME", None)
     env.pop("PREFECT_LOCAL_STORAGE_PATH", None)
     env.pop("PREFECT_API_URL", None)
@@ -98,6 +99,7 @@ def project_copy(repo: Path, params: dict) -> tuple:
 @pytest.mark.slow
 def test_dvc_repro_runs_then_does_nothing_then_reruns_only_animate(tmp_path):
     repo = tmp_path / "repo"
+    repo.mkdir()
     params = small_params(repo)
     params["run"]["store"] = ".cache/store"
     run, dvc = project_copy(repo, params)
@@ -163,6 +165,7 @@ def test_a_stage_is_one_step_module_and_one_declaration(tmp_path):
     """Adding a stage: write its step module and its declaration, regenerate dvc.yaml — DVC places it after
     the stage it reads and ``cinemagraph pipeline toy`` runs it, through the code paths of every stage."""
     repo = tmp_path / "repo"
+    repo.mkdir()
     params = small_params(repo)
     params.update(run={**params["run"], "executor": "local", "store": ".cache/store"}, toy={"factor": 2})
     run, dvc = project_copy(repo, params)

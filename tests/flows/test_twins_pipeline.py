@@ -10,7 +10,7 @@ import yaml
 
 from flows.cli import main
 
-from paths import ROOT
+from tests.paths import ROOT
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 PROMPTS = """id,prompt,region,direction,seed
 river,a large river flowing in front of a mountain in the style of starry nights painting,,,

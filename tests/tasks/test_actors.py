@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-HERE = Path(__file__).resolve().parents[1]  # tests/, where actor_steps.py is
+HERE = Path(__file__).resolve().parents[2]  # the project: tests.actor_steps is importable from it
 # Ray's processes must import the step's module (tests/actor_steps.py): they inherit PYTHONPATH from the
 # process that starts the cluster, and every module is collected before any test starts one.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
 sys.path.insert(0, str(HERE))
 
-from actor_steps import MODEL_STEP  # noqa: E402
+from tests.actor_steps import MODEL_STEP  # noqa: E402
 from stages.errors import InputError  # noqa: E402
 from tasks.batch import Item, ItemStep, item_key  # noqa: E402
 from tasks.ray_executor import RayExecutor, actor_count, actor_resources  # noqa: E402

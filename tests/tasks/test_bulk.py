@@ -22,7 +22,7 @@ from tasks.bulk.runner import BulkRun
 from tasks.bulk.steps import check_settings
 from tasks.masks import train_segment
 
-from paths import ROOT
+from tests.paths import ROOT
 
 PROMPTS = ["a large river flowing in front of a mountain, oil painting", "a waterfall between green hills, watercolor",
            "a stormy sea under dark clouds, ukiyo-e", "a calm lake under the moon, pastel drawing",

@@ -10,7 +10,7 @@ import pytest
 
 from tasks.code import code_closure, code_digest
 
-from paths import ROOT
+from tests.paths import ROOT
 
 
 def write(root: Path, name: str, text: str) -> None:

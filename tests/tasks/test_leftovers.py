@@ -12,7 +12,7 @@ import psutil
 
 from tasks.store import Store
 
-from paths import ROOT
+from tests.paths import ROOT
 
 
 def python(code: str, **kwargs) -> subprocess.Popen:

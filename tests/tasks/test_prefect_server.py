@@ -8,7 +8,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from paths import ROOT
+from tests.paths import ROOT
 PRINT_URL = "import os, sys; print(os.environ['PREFECT_API_URL']); sys.exit(3)"
 
 

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from conftest import smooth_texture, write_picture
+from tests.conftest import smooth_texture, write_picture
+from tests.paths import ROOT
 from flows.cli import main
 from stages.images import save_png
 from stages.video import read_video

@@ -15,7 +15,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from conftest import smooth_texture
+from tests.conftest import smooth_texture
 from flows.cli import main
 from stages.images import load_mask, load_rgb
 from stages.learned.data import ClipOptions, EulerianClips
@@ -23,9 +23,9 @@ from stages.learned.video_dataset import caption_from_name, read_caption_csv
 from stages.scenes.eulerian import read_motion
 from stages.scenes.landscapes import make_scene
 from stages.video import read_video, write_video
-from hostile_files import peak_tree_memory
+from tests.hostile_files import peak_tree_memory
 
-from paths import ROOT
+from tests.paths import ROOT
 HEIGHT, WIDTH, FRAMES = 64, 96, 16
 SCENES = {"waterfall_01": (1000, "waterfall"), "lake": (1001, "lake"), "river": (1002, "river")}
 

@@ -15,7 +15,7 @@ from stages.images import load_mask, load_rgb, save_png
 from stages.masks.clustering import cluster_attention
 from tasks.masks import train_segment
 
-from paths import ROOT
+from tests.paths import ROOT
 
 
 @pytest.fixture(scope="module")

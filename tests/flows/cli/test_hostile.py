@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import smooth_texture
+from tests.conftest import smooth_texture
 from flows.cli import main
-from hostile_files import blank_png, motion_file, npy_header_only, torch_pickle
+from tests.hostile_files import blank_png, motion_file, npy_header_only, peak_tree_memory, torch_pickle
+from tests.paths import ROOT
 from stages.errors import InputError
 from stages.images import save_png
 

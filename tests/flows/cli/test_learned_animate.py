@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from conftest import write_picture
+from tests.conftest import write_picture
 from flows.cli import main
-from learned_helpers import flow_checkpoint, frame_checkpoint, write_scenes
+from tests.learned_helpers import flow_checkpoint, frame_checkpoint, write_scenes
 from stages.scenes.eulerian import list_clips
 from stages.video import read_video
 from tasks.animate import animate_item, learned_inputs

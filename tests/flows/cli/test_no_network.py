@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from paths import ROOT
+from tests.paths import ROOT
 ADDRESS = re.compile(r'sa_family=AF_INET6?, (?:sin6?_port=htons\((\d+)\)), .*?(?:inet_addr\("([^"]+)"\)|'
                      r'inet_pton\(AF_INET6, "([^"]+)")')
 

@@ -25,7 +25,7 @@ from stages.scenes.styles import LOOKS, Style, apply_palette, apply_warp, choose
 from stages.text.directions import vector_to_angle, angle_difference
 from stages.text.prompts import rewrite_prompt
 
-from paths import ROOT
+from tests.paths import ROOT
 WARP = ProceduralOptions().warp_px
 
 

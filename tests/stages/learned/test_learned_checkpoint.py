@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from learned_helpers import flow_checkpoint, frame_checkpoint
+from tests.learned_helpers import flow_checkpoint, frame_checkpoint
 from stages.errors import InputError
 from stages.learned.checkpoint import read_checkpoint
 from stages.learned.flow_net import FlowNet, FlowNetConfig

@@ -7,7 +7,7 @@ import lz4.frame
 import numpy as np
 import pytest
 
-from learned_helpers import write_scenes
+from tests.learned_helpers import write_scenes
 from stages.errors import InputError
 from stages.scenes.eulerian import read_captions, read_motion
 from stages.learned.data import ClipOptions, EulerianClips, direction_hint, flip_horizontal, mirror_caption, motion_mask

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from learned_helpers import SMALL_FLOW, SMALL_FRAME
+from tests.learned_helpers import SMALL_FLOW, SMALL_FRAME
 from stages.motion.engine import LoopRenderer
 from stages.errors import InputError
 from stages.learned.flow_net import FlowNet, FlowNetConfig

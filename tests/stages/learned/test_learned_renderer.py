@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import smooth_texture
+from tests.conftest import smooth_texture
 from stages.images import to_tensor, to_uint8
 from stages.learned.frame_net import FRAME_PRESETS, FrameNet, FrameNetConfig
 from stages.learned.inference import LearnedRenderer, decoder_window

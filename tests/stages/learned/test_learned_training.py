@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from learned_helpers import write_scenes
+from tests.learned_helpers import write_scenes
 from stages.errors import InputError
 from stages.learned.inference import FlowPredictor
 from stages.learned.losses import find_vgg16_weights

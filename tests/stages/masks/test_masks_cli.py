@@ -14,9 +14,9 @@ from flows.cli import main
 from stages.images import load_mask, save_png
 from stages.masks.selection import upsample_nearest
 from stages.images import iou
-from test_masks import RIVER, attention_from, noisy_segmentation, truth_grid
+from tests.stages.masks.test_masks import RIVER, attention_from, noisy_segmentation, truth_grid
 
-from paths import ROOT
+from tests.paths import ROOT
 SIZE = (256, 384)  # a 16 × 24 attention grid
 
 

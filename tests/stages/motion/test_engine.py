@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import smooth_texture
+from tests.conftest import smooth_texture
 from stages.text.directions import DIRECTIONS, angle_difference, vector_to_angle
 from stages.motion.engine import (LoopRenderer, euler_displacements, fill_holes, splat_accumulator, splat_add,
                                   splat_bilinear, splat_image)

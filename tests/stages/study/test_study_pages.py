@@ -25,7 +25,7 @@ from tasks.study import export_batch, read_results
 from stages.study.mturk import StudySettings, analyze, judgments_from_results
 from stages.video import write_video
 
-from browser import FPS, FRAMES, NEEDS_CHROMIUM, TRICKY_PROMPT, browser, check_videos_play_and_loop, wait_for  # noqa: F401
+from tests.browser import FPS, FRAMES, NEEDS_CHROMIUM, TRICKY_PROMPT, browser, check_videos_play_and_loop, wait_for  # noqa: F401
 
 pytestmark = NEEDS_CHROMIUM
 

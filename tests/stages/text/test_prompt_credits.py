@@ -18,7 +18,7 @@ from stages.text.names import census_names, is_person_name
 from stages.text.prompts import RewriteOptions, region_of, rewrite_prompt
 from tasks.prompt_list import read_prompt_list
 
-from paths import ROOT
+from tests.paths import ROOT
 SNAPSHOT = Path(__file__).with_name("rewrite_snapshot.json")
 SUFFIX = ", nature, bright, realistic, photography, 4k, 8k"
 

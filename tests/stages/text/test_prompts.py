@@ -13,7 +13,7 @@ from stages.text.prompts import (STYLE_WORDS, RewriteOptions, clean_prompt, find
                             rewrite_prompt)
 from tasks.prompt_list import read_prompt_list
 
-from paths import ROOT
+from tests.paths import ROOT
 
 # Hand-labelled: the animatable noun each prompt of data/prompts.csv is about, as it is written there.
 ANIMATABLE_NOUN = {

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
-from conftest import write_picture
-from hostile_files import blank_png
+from tests.conftest import write_picture
+from tests.hostile_files import blank_png
 from stages.images import load_mask
 from stages.video import read_video
-from browser import NEEDS_CHROMIUM, browser, wait_for  # noqa: F401
+from tests.browser import NEEDS_CHROMIUM, browser, wait_for  # noqa: F401
 
 pytestmark = NEEDS_CHROMIUM
 SIZE, SCALE = 128, 4  # the canvas shows the 128² picture at 512² CSS pixels
