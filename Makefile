@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup repro test bench browser lock
+.PHONY: setup repro test bench browser lock verify
 
 # Every package at the version and hash of requirements.lock, then the project itself without dependencies.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -35,6 +35,11 @@ browser:
 # One Prefect server for every stage (PREFECT_API_URL's when set), stopped when dvc ends, however it ends.
 repro: $(VENV)/.installed .cache/nltk_data/.ready
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tasks.prefect_server $(BIN)/dvc repro
+
+# dvc repro in a fresh clone of the committed state, empty caches: every output hash that differs from
+# the committed dvc.lock, by stage (exit 1 when any does).
+verify: $(VENV)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tasks.verify
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -18,9 +18,10 @@ from typing import Callable
 import flows
 from tasks.code import closure_files, code_closure, module_path
 
-RUNNER_FILES = ("flows/cli/__init__.py", "flows/cli/pipeline.py", "flows/params.py", "flows/pipeline.py")
-"""What runs every stage — the command, the params reader and this registry — and shapes no result itself:
-code deps of every stage, without their imports (the command line's registry names every command)."""
+RUNNER_FILES = ("flows/cli/__init__.py", "flows/cli/pipeline.py", "flows/params.py", "flows/pipeline.py",
+                "stages/cpu_paths.py")
+"""What runs every stage — the command, the CPU kernels it pins, the params reader and this registry: code deps
+of every stage, without their imports (the command line's registry names every command)."""
 
 
 def declared_stages(module: str) -> list[str]:

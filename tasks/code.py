@@ -64,6 +64,9 @@ def _zlib_version() -> str:
 BINARIES = {"ffmpeg": _ffmpeg_version, "pillow-zlib": _pillow_zlib_version, "zlib": _zlib_version}
 """The :data:`IMPLIED` dependencies that are not distributions → how to read their version."""
 
+PINNING = ("stages.cpu_paths",)
+"""Modules every key holds besides a closure: the CPU kernel pinning the pipeline's command runs under."""
+
 _PARSING = threading.Lock()
 
 
@@ -179,10 +182,11 @@ def installed_version(library: str) -> str:
 
 def code_digest(names: tuple[str, ...] | str, root: Path = ROOT, libraries: bool = True,
                 versions: Mapping[str, str] | None = None) -> str:
-    """sha256 hex digest of the source of the closure of module(s) ``names`` and (``libraries``) of the
-    versions of its :func:`result_libraries`; ``versions`` replaces installed versions (as an upgrade would)."""
+    """sha256 hex digest of the source of the closure of module(s) ``names`` (and of :data:`PINNING`) and
+    (``libraries``) of the versions of its :func:`result_libraries`; ``versions`` replaces installed versions
+    (as an upgrade would)."""
     names = (names,) if isinstance(names, str) else names
-    modules = sorted(set().union(*(code_closure(name, root) for name in names)))
+    modules = sorted(set().union(*(code_closure(name, root) for name in (*names, *PINNING))))
     digest = hashlib.sha256()
     for module in modules:
         digest.update(module.encode() + b"\0" + module_path(module, root).read_bytes() + b"\0")
