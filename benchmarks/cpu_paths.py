@@ -4,8 +4,8 @@ Runs the same small work — procedural scenes (the ``synth`` step), the segment
 training, k-means over an attention-like matrix, the procedural twins' Ā of a scene and a loop of it
 rendered by the motion engine (Numba) — in fresh processes that each take another kernel path,
 as another CPU would: this CPU's own (``native``), and a forced older instruction set (``avx2``: ATen's
-capability, oneDNN's ISA, numpy's dispatch and OpenBLAS's kernels capped at AVX2; ``baseline``: no AVX at
-all; ``1-thread``: one core). Each path runs without and with the pinning of ``stages.cpu_paths``. Prints,
+capability, oneDNN's ISA, MKL's, numpy's and OpenCV's dispatch and OpenBLAS's kernels capped at AVX2, Numba
+compiling for Haswell; ``baseline``: no AVX at all; ``1-thread``: one core). Each path runs without and with the pinning of ``stages.cpu_paths``. Prints,
 per part, which output files differ from the native run, and each part's seconds.
 
     python benchmarks/cpu_paths.py [--paths native avx2 baseline 1-thread] [--pinning off on] [--iterations 10]
