@@ -5,8 +5,9 @@ training, k-means over an attention-like matrix, the procedural twins' Ā of a s
 rendered by the motion engine (Numba) — in fresh processes that each take another kernel path,
 as another CPU would: this CPU's own (``native``), and a forced older instruction set (``avx2``: ATen's
 capability, oneDNN's ISA, MKL's, numpy's and OpenCV's dispatch and OpenBLAS's kernels capped at AVX2, Numba
-compiling for Haswell; ``baseline``: no AVX at all; ``1-thread``: one core). Each path runs without and with the pinning of ``stages.cpu_paths``. Prints,
-per part, which output files differ from the native run, and each part's seconds.
+compiling for Haswell; ``baseline``: no AVX at all; ``1-thread``: one core). Each path runs without and
+with the pinning of ``stages.cpu_paths``. Prints, per part, which output files differ from the native run,
+and each part's seconds.
 
     python benchmarks/cpu_paths.py [--paths native avx2 baseline 1-thread] [--pinning off on] [--iterations 10]
                                      [--change NAME[=VALUE] ...]
