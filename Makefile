@@ -3,14 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup repro test bench browser
+.PHONY: setup repro test bench browser lock verify
 
-$(VENV)/.installed: pyproject.toml
+# Every package at the version and hash of requirements.lock, then the project itself without dependencies.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+# Refresh the lock: the newest releases pyproject.toml's ranges allow, torch held at the CPU build 2.13.0.
+lock: $(VENV)/.installed
+	$(BIN)/pip install -q pip-tools==7.7.0
+	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --extra test --no-emit-index-url \
+		--no-emit-find-links --upgrade --upgrade-package torch==2.13.0 -o requirements.lock pyproject.toml
 
 setup: $(VENV)/.installed browser .cache/nltk_data/.ready
 
@@ -29,6 +35,11 @@ browser:
 # One Prefect server for every stage (PREFECT_API_URL's when set), stopped when dvc ends, however it ends.
 repro: $(VENV)/.installed .cache/nltk_data/.ready
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tasks.prefect_server $(BIN)/dvc repro
+
+# dvc repro in a fresh clone of the committed state, empty caches: every output hash that differs from
+# the committed dvc.lock, by stage (exit 1 when any does).
+verify: $(VENV)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tasks.verify
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -22,9 +22,10 @@ from tasks.gallery import RUNNER
 from tasks.prefect_task import run_stage
 from tasks.prompt_list import prompt_items
 
-RUNNER_FILES = ("flows/cli/__init__.py", "flows/cli/pipeline.py", "flows/params.py", "flows/pipeline.py")
-"""What runs every stage — the command, the params reader and this runner — without their imports: code deps
-of every stage."""
+RUNNER_FILES = ("flows/cli/__init__.py", "flows/cli/pipeline.py", "flows/params.py", "flows/pipeline.py",
+                "stages/cpu_paths.py")
+"""What runs every stage — the command, the CPU kernels it pins, the params reader and this runner — without
+their imports: code deps of every stage."""
 
 DECLARATIONS = "flows/dag.py"
 """Not a code dep: a stage's declaration is its dvc.yaml entry, so adding a stage re-runs no other."""

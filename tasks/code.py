@@ -10,6 +10,10 @@ they cannot drift apart. The closure is found by reading source files, not by im
 - the packages above every module counted (their ``__init__`` runs first).
 
 A package that finds its modules at run time (``pkgutil``) must list them by name to be counted.
+
+A key also holds the versions of what shapes the closure's results besides its source
+(:func:`result_libraries`): the distributions its modules import and the binaries and data behind some of them,
+so an upgrade recomputes the results it can change and no others.
 """
 
 from __future__ import annotations
@@ -17,20 +21,51 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.metadata
+import re
 import threading
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
 PROJECT_PACKAGES = ("stages", "tasks", "flows")
 ROOT = Path(__file__).resolve().parents[1]
 
-RESULT_LIBRARIES = ("torch", "numpy", "opencv-python-headless", "diffusers", "transformers", "scikit-learn",
-                    "scipy", "numba", "imageio-ffmpeg")
-"""Libraries whose versions shape results: every cache key holds their versions (and the ffmpeg binary's).
+MOVERS = frozenset({"prefect", "ray", "tqdm", "psutil", "huggingface-hub", "pyyaml"})
+"""Distributions that run, report or fetch results but never change their bytes: left out of every key."""
 
-Left out: Prefect, DVC, Ray, pandas and pyarrow move results but never change them.
-"""
+IMPLIED = {"imageio_ffmpeg": "ffmpeg", "ffmpeg": "ffmpeg", "PIL": "pillow-zlib", "zipfile": "zlib",
+           "pandas": "pyarrow", "nltk": "textblob-aptagger"}
+"""Result-shaping dependencies that are not imports, by the import that uses them: the ffmpeg binary behind the
+video writers, the zlib inside Pillow's PNG encoder, CPython's zlib behind deflated ``.npz`` archives, pyarrow
+behind pandas' Parquet bytes, and the wheel NLTK's tagger data is built from (``stages.text.nltk_setup``)."""
 
+
+def _ffmpeg_version() -> str:
+    """Version of the ffmpeg binary imageio-ffmpeg runs."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_version()
+
+
+def _pillow_zlib_version() -> str:
+    """Version of the zlib Pillow's PNG encoder is built with."""
+    from PIL import features
+
+    return features.version("zlib")
+
+
+def _zlib_version() -> str:
+    """Version of the zlib CPython's ``zipfile`` deflates with."""
+    import zlib
+
+    return zlib.ZLIB_RUNTIME_VERSION
+
+
+BINARIES = {"ffmpeg": _ffmpeg_version, "pillow-zlib": _pillow_zlib_version, "zlib": _zlib_version}
+"""The :data:`IMPLIED` dependencies that are not distributions → how to read their version."""
+
+PINNING = ("stages.cpu_paths",)
+"""Modules every key holds besides a closure: the CPU kernel pinning the pipeline's command runs under."""
 
 _PARSING = threading.Lock()
 
@@ -53,34 +88,45 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=4096)
-def _direct_imports(path: str, package: str, is_package: bool, stamp: tuple[int, int]) -> frozenset[str]:
-    """Names of everything the module at ``path`` may import (``stamp`` invalidates the memo on edits)."""
+def _parsed_imports(path: str, package: str, is_package: bool,
+                    stamp: tuple[int, int]) -> tuple[frozenset[str], frozenset[str]]:
+    """(names of everything the module at ``path`` may import, top-level names of its absolute imports);
+    ``stamp`` invalidates the memo on edits."""
     with _PARSING:  # CPython's parser is not safe to run from several threads at once
         tree = ast.parse(Path(path).read_text(), filename=path)
     names: set[str] = set()
+    absolute: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
+            absolute.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 parts = package.split(".") if is_package else package.split(".")[:-1]
                 parts = parts[: len(parts) - node.level + 1]
                 base = ".".join(parts + ([base] if base else []))
+            else:
+                absolute.add(base.split(".")[0])
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "." in node.value:
             names.add(node.value)
-    return frozenset(names)
+    return frozenset(names), frozenset(absolute)
+
+
+def _imports(name: str, root: Path) -> tuple[frozenset[str], frozenset[str]]:
+    """:func:`_parsed_imports` of project module ``name`` (which must exist under ``root``)."""
+    path = module_path(name, root)
+    return _parsed_imports(str(path), name, path.name == "__init__.py", _stamp(path))
 
 
 def direct_imports(name: str, root: Path = ROOT) -> set[str]:
     """Project modules that module ``name`` imports directly (and the packages above them)."""
-    path = module_path(name, root)
-    if path is None:
+    if module_path(name, root) is None:
         return set()
     found = set()
-    for candidate in _direct_imports(str(path), name, path.name == "__init__.py", _stamp(path)):
+    for candidate in _imports(name, root)[0]:
         parts = candidate.split(".")
         for end in range(1, len(parts) + 1):
             prefix = ".".join(parts[:end])
@@ -105,29 +151,50 @@ def code_closure(name: str, root: Path = ROOT) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1)
-def library_versions() -> dict[str, str]:
-    """Versions of :data:`RESULT_LIBRARIES` that are installed, and of the ffmpeg binary."""
-    versions = {}
-    for library in RESULT_LIBRARIES:
-        try:
-            versions[library] = importlib.metadata.version(library)
-        except importlib.metadata.PackageNotFoundError:
-            versions[library] = "absent"
-    import imageio_ffmpeg
-
-    versions["ffmpeg"] = imageio_ffmpeg.get_ffmpeg_version()
-    return versions
+def _distributions() -> dict[str, list[str]]:
+    """Top-level import name → the installed distributions that provide it."""
+    return importlib.metadata.packages_distributions()
 
 
-def code_digest(names: tuple[str, ...] | str, root: Path = ROOT, libraries: bool = True) -> str:
-    """sha256 hex digest of the source of the closure of module(s) ``names`` (+ library versions)."""
+def result_libraries(names: tuple[str, ...] | str, root: Path = ROOT) -> tuple[str, ...]:
+    """What shapes the results of the closure of module(s) ``names`` besides its source, sorted: the installed
+    distributions its modules import (but :data:`MOVERS`), and the :data:`IMPLIED` dependencies of those
+    imports. This module's own imports (the key machinery) do not count."""
     names = (names,) if isinstance(names, str) else names
-    modules = sorted(set().union(*(code_closure(name, root) for name in names)))
+    modules = set().union(*(code_closure(name, root) for name in names)) - {__name__}
+    imported = set().union(*(_imports(module, root)[1] for module in modules)) - set(PROJECT_PACKAGES)
+    found = {IMPLIED[name] for name in imported if name in IMPLIED}
+    for name in imported:
+        found.update(re.sub(r"[-_.]+", "-", distribution).lower() for distribution in _distributions().get(name, ()))
+    return tuple(sorted(found - MOVERS))
+
+
+@lru_cache(maxsize=None)
+def installed_version(library: str) -> str:
+    """Installed version of a distribution or of one of the :data:`BINARIES`, or ``absent``."""
+    if library in BINARIES:
+        return BINARIES[library]()
+    try:
+        return importlib.metadata.version(library)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def code_digest(names: tuple[str, ...] | str, root: Path = ROOT, libraries: bool = True,
+                versions: Mapping[str, str] | None = None) -> str:
+    """sha256 hex digest of the source of the closure of module(s) ``names`` (and of :data:`PINNING`) and
+    (``libraries``) of the versions of its :func:`result_libraries`; ``versions`` replaces installed versions
+    (as an upgrade would)."""
+    names = (names,) if isinstance(names, str) else names
+    modules = sorted(set().union(*(code_closure(name, root) for name in (*names, *PINNING))))
     digest = hashlib.sha256()
     for module in modules:
         digest.update(module.encode() + b"\0" + module_path(module, root).read_bytes() + b"\0")
     if libraries:
-        digest.update(repr(sorted(library_versions().items())).encode())
+        versions = versions or {}
+        used = {library: versions.get(library) or installed_version(library)
+                for library in result_libraries(names, root)}
+        digest.update(repr(sorted(used.items())).encode())
     return digest.hexdigest()
 
 

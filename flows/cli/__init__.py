@@ -10,6 +10,7 @@ import gc
 import importlib
 import sys
 
+from stages.cpu_paths import pin_cpu_paths
 from stages.errors import InputError
 
 # Modules defining ``register(subparsers)``; each registered parser sets ``handler`` (args -> int).
@@ -87,7 +88,12 @@ def program() -> None:
     otherwise traverse them all once more for nothing, ~1 s once torch and transformers are loaded, which
     every stage of a ``dvc repro`` would pay. Objects are still freed as at any exit; files are closed by the
     code that writes them, never by a collection.
+
+    ``cinemagraph pipeline`` (the DVC stages) first pins the numerical libraries' CPU kernels
+    (:mod:`stages.cpu_paths`), so its outputs are the same bytes on any x86-64 CPU with AVX2.
     """
+    if sys.argv[1:2] == ["pipeline"]:
+        pin_cpu_paths()
     status = main()
     gc.freeze()
     sys.exit(status)

@@ -89,3 +89,27 @@ def test_closure_holds_every_module_a_step_really_imports():
         loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
                                 check=True).stdout.split()
         assert set(loaded) <= set(code_closure(module)), (name, set(loaded) - set(code_closure(module)))
+
+
+def test_a_library_upgrade_changes_only_the_keys_of_steps_that_use_it():
+    """transformers is imported by the twins' models and not by the procedural scenes."""
+    from tasks.code import installed_version
+
+    modules = steps()
+    upgrade = {"transformers": installed_version("transformers") + ".post1"}
+    changed = {name for name, module in modules.items()
+               if code_digest(module, versions=upgrade) != code_digest(module)}
+    assert {"twins", "attention", "animate"} <= changed
+    assert "synth" not in changed and "rewrite" not in changed
+    upgrade = {"numpy": installed_version("numpy") + ".post1"}
+    assert all(code_digest(module, versions=upgrade) != code_digest(module) for module in modules.values())
+
+
+def test_result_libraries_are_the_imports_and_what_stands_behind_them(tmp_path):
+    from tasks.code import result_libraries
+
+    for package in ("stages", "tasks"):
+        write(tmp_path, f"{package}.__init__", "")
+    write(tmp_path, "tasks.step", "import json\nfrom stages import pictures\nimport tqdm\n")
+    write(tmp_path, "stages.pictures", "def save():\n    from PIL import Image\n    import pandas\n")
+    assert result_libraries("tasks.step", tmp_path) == ("pandas", "pillow", "pillow-zlib", "pyarrow")
