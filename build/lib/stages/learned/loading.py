@@ -1,0 +1,41 @@
+"""Trained networks loaded once per process (each Ray worker or actor keeps its own) and per weights digest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stages.files import file_digest
+from stages.memo import loaded_once
+
+CHECKPOINT_STEMS = {"flow_model": "g_flow", "frame_model": "g_frame"}
+"""Network → the stem of its checkpoint's files (``<stem>.safetensors``, ``<stem>.json``)."""
+
+
+def checkpoint_files(name: str, folder: str | Path) -> tuple[Path, Path]:
+    """(weights, config) of checkpoint ``folder`` of network ``name`` (``flow_model`` or ``frame_model``)."""
+    stem = CHECKPOINT_STEMS[name]
+    return Path(folder) / f"{stem}.safetensors", Path(folder) / f"{stem}.json"
+
+
+@loaded_once(maxsize=2)
+def _flow_predictor(folder: str, digest: str, device: str):
+    from stages.learned.inference import FlowPredictor
+
+    return FlowPredictor(folder, device)
+
+
+@loaded_once(maxsize=2)
+def _frame_model(folder: str, digest: str, device: str):
+    from stages.learned.inference import load_frame_model
+
+    return load_frame_model(folder, device)
+
+
+def flow_predictor(weights: Path, device: str):
+    """G_flow (FlowPredictor) of the checkpoint holding ``weights``, loaded once per process and digest."""
+    return _flow_predictor(str(Path(weights).parent), file_digest(weights), device)
+
+
+def frame_model(weights: Path, device: str):
+    """G_frame (FrameNet) of the checkpoint holding ``weights``, loaded once per process and digest."""
+    return _frame_model(str(Path(weights).parent), file_digest(weights), device)

@@ -1,0 +1,110 @@
+"""Bulk items on Ray: long-lived actors running whole items (their steps' models stay loaded), on a local
+cluster or the one at ``run.ray_address``/RAY_ADDRESS.
+
+One actor per worker, spread over the cluster's nodes, each holding one GPU where the cluster has them (more
+workers than GPUs share them) and at most one CPU. An actor holds one item at a time, so a dead actor — its
+process killed, or its whole node lost — costs the item it was running: that item runs again on the next
+free actor (a restarted one, or another node's), and fails after :data:`ATTEMPTS` deaths. Steps the dead
+actor finished are in the store (on a path every node sees) and are found, not computed again.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+
+import ray
+from ray.exceptions import RayActorError
+
+from tasks.bulk.manifest import ItemSpec
+from tasks.bulk.steps import run_item
+from tasks.ray_executor import connect, use_assigned_cpus
+
+ATTEMPTS = 3
+"""Actors an item may run on: an item whose actor dies runs again on another, and fails after this many."""
+WAIT_S = 1.0
+"""How often a waiting item checks that some actor is still alive or restarting, seconds."""
+
+
+@ray.remote
+class BulkActor:
+    """Runs bulk items (tasks.bulk.steps.run_item) on the CPUs Ray assigned it, in the driver's folder when
+    this node sees it (relative paths of the settings then mean the same on every node)."""
+
+    def __init__(self, folder: str):
+        use_assigned_cpus()
+        if os.path.isdir(folder):
+            os.chdir(folder)
+
+    def ready(self) -> bool:
+        """True once the actor is up (after a restart too)."""
+        return True
+
+    def run(self, spec: ItemSpec, params: dict, store_root: str) -> dict:
+        """One item's outcome."""
+        return run_item(spec, params, store_root)
+
+
+class RayWorkers:
+    """A pool of ``count`` :class:`BulkActor`, each running whole items; an actor that dies is restarted (up to
+    :data:`ATTEMPTS` times) and rejoins the pool once it is up again, while its item runs on the next free
+    actor."""
+
+    def __init__(self, params: dict, store_root: str, count: int, run: dict):
+        connect(run.get("num_cpus"), run.get("ray_address"), int(run.get("object_store_mb", 512)))
+        resources = ray.cluster_resources()
+        cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
+        actor = BulkActor.options(num_cpus=round(min(1.0, cpus / count), 4), num_gpus=round(min(1.0, gpus / count), 4),
+                                  max_restarts=ATTEMPTS, scheduling_strategy="SPREAD")
+        self.actors = [actor.remote(os.getcwd()) for _ in range(count)]
+        self.free: queue.Queue = queue.Queue()
+        for handle in self.actors:
+            self.free.put(handle)
+        self.alive = count
+        """Actors not dead for good (running, free or restarting)."""
+        self._alive_lock = threading.Lock()
+        self.params, self.store_root = params, store_root
+
+    def run(self, spec: ItemSpec) -> dict:
+        """One item's outcome (with ``attempts``: the actors it ran on), on the next free actor."""
+        died = "no worker is left"
+        for attempt in range(1, ATTEMPTS + 1):
+            handle = self._next_free()
+            if handle is None:
+                break
+            try:
+                outcome = ray.get(handle.run.remote(spec, self.params, self.store_root))
+            except RayActorError as error:
+                died = f"its worker died {attempt} time(s) ({str(error).splitlines()[0]})"
+                threading.Thread(target=self._rejoin, args=(handle,), name="bulk-actor-rejoin", daemon=True).start()
+                continue
+            self.free.put(handle)
+            return {**outcome, "attempts": attempt}
+        return {"id": spec.id, "status": "failed", "stage": "worker", "error": died, "attempts": attempt}
+
+    def _next_free(self) -> ray.actor.ActorHandle | None:
+        """The next free actor; None once every actor is dead for good (a restarting one is waited for)."""
+        while True:
+            try:
+                return self.free.get(timeout=WAIT_S)
+            except queue.Empty:
+                with self._alive_lock:
+                    if not self.alive:
+                        return None
+
+    def _rejoin(self, handle: ray.actor.ActorHandle) -> None:
+        """Put a dead actor back into the pool once Ray has restarted it; count it out when it is dead for good
+        (restarts used up, or the pool closed). An actor waiting for room on the cluster waits here."""
+        try:
+            ray.get(handle.ready.remote())
+        except RayActorError:
+            with self._alive_lock:
+                self.alive -= 1
+            return
+        self.free.put(handle)
+
+    def close(self) -> None:
+        """End the actors."""
+        for handle in self.actors:
+            ray.kill(handle, no_restart=True)
