@@ -11,7 +11,7 @@
    (CINEMAGRAPH_THREADS=1), so both configurations do the same work per item; a fresh store each, timed from the
    first item (the actors' start-up excluded).
 3. overhead: the bulk flow (Prefect, shards, store, keys, links, journal) against calling the pipeline
-   (tasks.generate.generate) in a loop with the same parallelism, both on 2 threads in this process.
+   (tasks.one_prompt.generate) in a loop with the same parallelism, both on 2 threads in this process.
 4. plan: a 100 000-row manifest read, validated, reconciled and planned without running any item: seconds and
    peak memory (tracemalloc).
 """
@@ -143,11 +143,11 @@ def phase_workers(work: Path, params_file: Path, args) -> dict:
 
 
 def phase_overhead(work: Path, params_file: Path, args) -> dict:
-    """The bulk flow against tasks.generate.generate in a loop, both on 2 threads."""
+    """The bulk flow against tasks.one_prompt.generate in a loop, both on 2 threads."""
     import yaml
 
     from flows.bulk import run_bulk_flow
-    from tasks.generate import generate
+    from tasks.one_prompt import generate
     from tasks.prefect_server import prefect_api
 
     rows = prompts(args.items)
