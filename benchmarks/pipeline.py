@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DAG = ("rewrite", "twins", "mask", "flow", "video")
-"""The text DAG's stages this benchmark times (their items come from their declarations in flows.dag)."""
+"""The text DAG's stages this benchmark times (their items come from their declarations in tasks.dag)."""
 TARGET = 0.20
 """The most extra wall time the flows may take over the direct calls."""
 
@@ -56,7 +56,7 @@ def phase_direct(settings: dict) -> dict:
     """The generate DAG's steps called directly in this process, one item after another; an item that fails
     (as in the flows: a message in the manifest) is left out of the later steps."""
     started = time.perf_counter()
-    from flows.dag import declared, load
+    from tasks.dag import declared, load
     from flows.pipeline import output_folder, stage_items
     from stages.errors import InputError
 
@@ -89,7 +89,7 @@ def phase_flows(settings: dict) -> dict:
 
     with prefect_api() as server:
         params = dag_params()
-        from flows.dag import declared, load
+        from tasks.dag import declared, load
         from flows.pipeline import prepare, run_declared
 
         for stage in DAG:  # as `cinemagraph pipeline STAGE` prepares one
@@ -148,7 +148,7 @@ def phase_imports(settings: dict) -> dict:
     """What ``cinemagraph pipeline rewrite`` imports before running its stage: the command and the stage's flow."""
     started = time.perf_counter()
     import flows.cli  # noqa: F401
-    from flows.dag import declared, load
+    from tasks.dag import declared, load
     from flows.pipeline import prepare
 
     prepare(declared("rewrite"))

@@ -19,15 +19,30 @@ from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from stages.errors import InputError
-from tasks.bulk.manifest import ItemSpec
-from tasks.bulk.prepare import prepare_run
+from flows.params import read_params, with_assignments
+from tasks.bulk.manifest import ItemSpec, read_manifest
 from tasks.bulk.runner import BulkRun
+from tasks.bulk.steps import SECTIONS, check_settings
 
 DATE = "{date}"
 """In a scheduled run's output folder: the date the run was scheduled for (UTC, YYYY-MM-DD)."""
 SHARD_RETRIES = 2
 """Extra attempts of a shard whose task broke (an item's failure is a row, not a broken shard); a retried
 shard skips the items it finished."""
+
+
+def prepare_run(manifest: str | Path, output: str | Path, params: str | Path | None = None,
+                assignments: list[str] | None = None, workers: int = 1, executor: str = "local",
+                retry_failed: bool = False, keep_free_mb: float = 1024, shard_size: int | None = None) -> BulkRun:
+    """A bulk run from what a user names (the command and the scheduled flow both build theirs here): the
+    manifest read and every row checked, the settings read (``params``, default params.yaml here or the
+    offline default, then each ``SECTION.KEY=VALUE`` of ``assignments``) and checked against the rows → a
+    :class:`BulkRun` into ``output``, not started. InputError listing every bad row, or naming a bad setting."""
+    specs = read_manifest(manifest)
+    sections = ("run", *SECTIONS)
+    settings = with_assignments(read_params(Path(params) if params else None, sections), assignments or [], sections)
+    return BulkRun(specs, output, check_settings(settings, specs), workers, executor, retry_failed, keep_free_mb,
+                   shard_size)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=SHARD_RETRIES)

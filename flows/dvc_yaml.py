@@ -1,4 +1,4 @@
-"""``dvc.yaml`` written whole from the stage declarations (flows.dag): ``python -m flows.dvc_yaml``.
+"""``dvc.yaml`` written whole from the stage declarations (tasks.dag): ``python -m flows.dvc_yaml``.
 
 Per stage: ``cmd`` (``cinemagraph pipeline NAME``), data deps (the prompt list for stages over prompts, the
 folders of item inputs, the declared deps) then code deps (flows.pipeline.stage_code_files), params, outs,
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import yaml
 
-from flows.dag import PROMPTS, STAGES, Stage
+from tasks.dag import PROMPTS, STAGES, Stage
 from flows.pipeline import stage_code_files
 
 HEADER = """\
-# Generated from flows/dag.py by `python -m flows.dvc_yaml`: edit the declarations there, not this file.
+# Generated from tasks/dag.py by `python -m flows.dvc_yaml`: edit the declarations there, not this file.
 # Each stage runs `cinemagraph pipeline STAGE` over its batch. Per-item results are cached in the
 # content-addressed store (params.yaml run.store), so a stage whose outputs DVC deleted re-materialises
 # finished items instead of recomputing them.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows.dag import Stage, declared, prompt_stages
+from tasks.dag import Stage, declared, prompt_stages
 from stages.motion.render import VIDEO_STEM, video_options
 from tasks.gallery import GALLERY_STYLE, gallery_card
 from tasks.prompt_list import prompt_items

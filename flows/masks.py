@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 
-from flows.dag import Stage
+from tasks.dag import Stage
 from tasks.gallery import write_gallery_page
 from tasks.masks import train_segment
 

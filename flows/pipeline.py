@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 
-from flows.dag import Stage, declared, load
+from tasks.dag import Stage, declared, load
 from tasks.batch import Item
 from tasks.code import closure_files, code_closure
 from tasks.gallery import RUNNER
@@ -27,7 +27,7 @@ RUNNER_FILES = ("flows/cli/__init__.py", "flows/cli/pipeline.py", "flows/params.
 """What runs every stage — the command, the CPU kernels it pins, the params reader and this runner — without
 their imports: code deps of every stage."""
 
-DECLARATIONS = "flows/dag.py"
+DECLARATIONS = "tasks/dag.py"
 """Not a code dep: a stage's declaration is its dvc.yaml entry, so adding a stage re-runs no other."""
 
 

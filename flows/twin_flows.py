@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from flows.dag import Stage
+from tasks.dag import Stage
 from stages.images import load_rgb, save_png
 from tasks.gallery import write_gallery_page
 

@@ -107,7 +107,7 @@ class CinemagraphPipeline:
     def twins_of_picture(self, picture: np.ndarray, rewrite: Rewrite) -> PictureTwins:
         """Step 2 for a user's picture (uint8 (H, W, 3), at least 32 × 32): its twin and Ā."""
         if picture.shape[0] < 32 or picture.shape[1] < 32:
-            raise InputError(f"the picture is {picture.shape[1]}x{picture.shape[0]}: give one of at least 32x32")
+            raise InputError(f"the picture is {picture.shape[1]}x{picture.shape[0]}: give a picture of at least 32x32")
         return self.twin_maker.of_picture(picture, rewrite)
 
     def make_mask(self, attention: np.ndarray, grid: tuple[int, int], realistic: np.ndarray, artistic: np.ndarray,

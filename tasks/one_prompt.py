@@ -75,11 +75,9 @@ def output_files() -> list[str]:
 
 def read_inputs(pipeline: CinemagraphPipeline, image: Path | None, mask: Path | None
                 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The user's picture (uint8 (H, W, 3), at least 32 × 32) and mask (bool, the picture's size, or the twins'
+    """The user's picture (uint8 (H, W, 3); the pipeline checks its size) and mask (bool, the picture's size, or the twins'
     without a picture), each read and checked before any work; None for those not given."""
     picture = load_rgb(image) if image is not None else None
-    if picture is not None and (picture.shape[0] < 32 or picture.shape[1] < 32):
-        raise InputError(f"{image} is {picture.shape[1]}x{picture.shape[0]}: give a picture of at least 32x32")
     if mask is None:
         return picture, None
     if not Path(mask).is_file():

@@ -19,10 +19,8 @@ from ray._private import ray_constants
 from ray.exceptions import RayActorError
 import torch
 
-import flows
-import stages
-import tasks
 from stages.errors import InputError
+from tasks.code import PROJECT_PACKAGES, ROOT
 from stages.threads import use_cpu_share
 from tasks.batch import Item, ItemStep, execute_item
 
@@ -147,7 +145,7 @@ def connect(num_cpus: int | None, address: str | None, object_store_mb: int) -> 
     if ray.is_initialized():
         return
     if address:
-        code = [str(Path(module.__file__).parent) for module in (stages, tasks, flows)]
+        code = [str(ROOT / package) for package in PROJECT_PACKAGES]
         ray.init(address=address, runtime_env={"py_modules": code}, log_to_driver=False)
     else:
         start_local_cluster(num_cpus, object_store_mb)

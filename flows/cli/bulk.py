@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from tasks.prefect_server import prefect_api
 
     with prefect_api() as server:
-        from tasks.bulk.prepare import prepare_run
+        from flows.bulk import prepare_run
 
         bulk = prepare_run(args.manifest, args.output, args.params, args.set, args.workers, args.executor,
                            args.retry_failed, args.keep_free_mb, args.shard_size)

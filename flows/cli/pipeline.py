@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from tasks.prefect_server import prefect_api
 
     with prefect_api() as server:
-        from flows.dag import STAGES, declared
+        from tasks.dag import STAGES, declared
         from flows.pipeline import prepare, run_declared
         from stages.errors import InputError
         from stages.errors import shorten

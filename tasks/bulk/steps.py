@@ -1,6 +1,6 @@
 """One bulk item through rewrite → twins → mask → flow → video, each step keyed exactly as the text DAG keys it.
 
-What each step reads and with which settings comes from the stage declarations (flows.dag): :func:`step_item`
+What each step reads and with which settings comes from the stage declarations (tasks.dag): :func:`step_item`
 builds the item a stage's flow would build, its inputs taken from the previous steps' store entries. Keys are
 digests of file contents, so an item computed by ``dvc repro`` or by an earlier bulk run is found, never
 computed again. A row with an ``image`` makes its twins from the picture, and one with a ``mask`` takes that
@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from flows.dag import declared, load, stage_writing
+from tasks.dag import declared, load, stage_writing
 from stages.diffusion.makers import TwinSettings, twin_maker
 from stages.errors import InputError
 from stages.images import image_size, load_mask, load_rgb

@@ -12,7 +12,7 @@ from tests.paths import ROOT
 @pytest.mark.slow
 def test_training_stages_feed_the_learned_animate_stage(prefect_server, tmp_path, one_torch_thread, monkeypatch):
     from flows.animate import animate_flow
-    from flows.dag import declared
+    from tasks.dag import declared
     from flows.synth import synth_flow
     from flows.learned import train_flow_stage, train_frame_stage
     from stages.learned.train_flow import FlowTraining

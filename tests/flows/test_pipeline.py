@@ -121,9 +121,9 @@ def test_dvc_repro_runs_then_does_nothing_then_reruns_only_animate(tmp_path):
 
 
 def test_dvc_yaml_is_generated_from_the_declarations():
-    """One source of truth: dvc.yaml is what flows.dag declares (python -m flows.dvc_yaml writes it), so DVC
+    """One source of truth: dvc.yaml is what tasks.dag declares (python -m flows.dvc_yaml writes it), so DVC
     never calls a stage up to date while its items' keys changed."""
-    from flows.dag import STAGES
+    from tasks.dag import STAGES
     from flows.dvc_yaml import dvc_yaml_text
 
     text = (ROOT / "dvc.yaml").read_text()
@@ -135,7 +135,7 @@ def test_dvc_yaml_is_generated_from_the_declarations():
     # diffusion model, and no stage depends on the declarations of the others.
     assert "stages/motion/engine.py" not in stages["rewrite"]["deps"]
     assert "stages/diffusion/twins.py" not in stages["video"]["deps"]
-    assert all("flows/dag.py" not in stage["deps"] for stage in stages.values())
+    assert all("tasks/dag.py" not in stage["deps"] for stage in stages.values())
 
 
 TOY_STEP = '''"""A toy step: the length of each rewritten prompt's twin prompt."""
@@ -170,9 +170,9 @@ def test_a_stage_is_one_step_module_and_one_declaration(tmp_path):
     params.update(run={**params["run"], "executor": "local", "store": ".cache/store"}, toy={"factor": 2})
     run, dvc = project_copy(repo, params)
     (repo / "tasks/toy.py").write_text(TOY_STEP)
-    dag = (repo / "flows/dag.py").read_text()
+    dag = (repo / "tasks/dag.py").read_text()
     end = dag.index("\n)\n\"\"\"Every stage")
-    (repo / "flows/dag.py").write_text(dag[:end + 1] + TOY_DECLARATION + dag[end + 1:])
+    (repo / "tasks/dag.py").write_text(dag[:end + 1] + TOY_DECLARATION + dag[end + 1:])
     assert run(sys.executable, "-m", "flows.dvc_yaml").returncode == 0
     toy = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["toy"]
     assert toy["deps"][:2] == [params["rewrite"]["prompts"], "data/rewrite"] and "tasks/toy.py" in toy["deps"]

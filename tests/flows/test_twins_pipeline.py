@@ -32,7 +32,7 @@ def small_params(tmp_path: Path) -> dict:
 
 
 def test_the_three_stages_run_a_prompt_list_cache_items_and_record_bad_ones(prefect_server, tmp_path):
-    from flows.dag import declared
+    from tasks.dag import declared
     from flows.pipeline import run_declared
 
     params = small_params(tmp_path)

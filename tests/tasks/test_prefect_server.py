@@ -62,7 +62,7 @@ def test_light_steps_run_in_this_process_unless_a_cluster_is_joined(monkeypatch)
 
 def test_the_text_paths_stage_flows_load_no_ray_until_a_step_needs_it():
     """Ray's import costs a stage whose items all run in its own process about 0.3 s: it is left out."""
-    probe = ("import sys, flows.cli.pipeline; from flows.dag import declared, load, prompt_stages; "
+    probe = ("import sys, flows.cli.pipeline; from tasks.dag import declared, load, prompt_stages; "
              "from flows.pipeline import prepare; "
              "[(prepare(declared(name)), load(declared(name).run)) for name in prompt_stages()]; "
              "print('ray' in sys.modules)")

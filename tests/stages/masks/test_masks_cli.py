@@ -92,7 +92,7 @@ def test_bad_input_is_one_line(change, arguments, message, tmp_path, monkeypatch
 
 
 def test_mask_stage_caches_items_records_failures_and_rekeys_on_params(prefect_server, tmp_path):
-    from flows.dag import declared
+    from tasks.dag import declared
     from flows.pipeline import run_declared
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
