@@ -109,6 +109,7 @@ def write_outputs(manifest: pd.DataFrame, fvd: list[dict], detector: str, out_di
                   plots_path: Path) -> dict:
     """metrics.parquet, summary.csv, the DVC metrics JSON and plot CSV → the metrics dict."""
     table = manifest.rename(columns={"id": "item"}).copy()
+    table.attrs = {}  # this run's counts (computed or found in the store) are no result: keep them out of the file
     for column in ("set", "video_id", *PER_VIDEO):
         if column not in table:
             table[column] = np.nan

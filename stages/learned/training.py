@@ -271,7 +271,9 @@ class LossLog:
         self._write()
 
     def append(self, step: int, values: dict[str, float]) -> None:
-        """Add a row (rewrites the file, which stays small)."""
+        """Add the row of ``step``, replacing one already there (a finished run resumed validates its last step
+        again); rewrites the file, which stays small."""
+        self.rows = [row for row in self.rows if int(row["step"]) != step]
         self.rows.append({"step": step, **{k: round(float(v), 6) for k, v in values.items()}})
         self._write()
 

@@ -85,6 +85,7 @@ def test_evaluate_command(prefect_server, folders, tmp_path, monkeypatch, capsys
         (folders / "fake" / "broken.mp4").unlink()
     assert code == 0
     table = pd.read_parquet(tmp_path / "out" / "metrics.parquet")
+    assert table.attrs == {}  # what DVC tracks holds no run facts (how many items came from the store)
     assert len(table) == 5 and table.set_index("item").loc["fake_broken", "status"] == "failed"
     done = table[table.status != "failed"].set_index("item")
     assert done.loc["fake_clip1", "static_drift"] > 40 > done.loc["fake_clip0", "static_drift"]

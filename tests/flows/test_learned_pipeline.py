@@ -1,6 +1,7 @@
 """The learned stages as Prefect flows: synth_train → train_flow → train_frame → animate_learned."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -52,7 +53,9 @@ def test_training_stages_feed_the_learned_animate_stage(prefect_server, tmp_path
     # a re-run of the training stage resumes from its finished state instead of training again
     steps = []
     monkeypatch.setattr(FlowTraining, "step", lambda self, batch, iteration: steps.append(iteration) or {})
+    curves = [Path(path).read_bytes() for path in plots("train_flow")]
     again = train_flow_stage(params, str(tmp_path / "g_flow_again"), str(tmp_path / "again.json"),
                              *plots("train_flow"))
     assert steps == []
     assert again.epe.tolist() == flow_run.epe.tolist()
+    assert [Path(path).read_bytes() for path in plots("train_flow")] == curves  # no row added twice
