@@ -1,18 +1,23 @@
-"""The end of the text DAG (after the ``video`` stage): the gallery of every prompt and the metrics.
+"""The end of the text DAG: the gallery of every prompt (after the ``video`` stage) and the ``score`` stage.
 
 ``data/video/index.html`` shows every prompt's artistic image, realistic twin, clusters, mask, flow and
-looping video, and every prompt that failed with the error of the stage where it failed; the metrics file
-compares masks and motions with the exact truth of the procedural world (tasks.truth).
+looping video, and every prompt that failed with the error of the stage where it failed; ``score`` compares
+masks and every motion source with the exact truth of the procedural world (tasks.truth).
 """
 
 from __future__ import annotations
+
+import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
 
 import html
 import json
 from pathlib import Path
 
 import pandas as pd
+from prefect import flow
 
+from tasks.batch import stage_record
+from stages.motion.sources import flow_options
 from tasks.dag import Stage, declared, prompt_stages
 from stages.motion.render import VIDEO_STEM, video_options
 from tasks.gallery import GALLERY_STYLE, gallery_card
@@ -21,14 +26,27 @@ from tasks.truth import text_path_metrics
 
 
 def finish_video(manifest: pd.DataFrame, params: dict, stage: Stage, root: Path) -> None:
-    """The gallery ``index.html`` of the ``video`` stage's output folder and its metrics file."""
+    """The gallery ``index.html`` of the ``video`` stage's output folder."""
     out_dir = Path(root, stage.outs["out_dir"])
     prompts = {item.id: item.values["prompt"] for item in prompt_items(params)}
     write_prompt_gallery(manifest, out_dir, video_options(params.get("video")).formats[0], prompts, Path(root))
-    metrics = text_path_metrics(list(prompts), folders(Path(root)), manifest)
-    metrics_path = Path(root, stage.metrics["metrics_path"])
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=2))
+
+
+@flow(name="score")
+def score_flow(params: dict, twins: str, masks: str, flows: str, videos: str, metrics_path: str,
+               plots_path: str) -> pd.DataFrame:
+    """Every prompt's mask and every motion source against the procedural world's truth → ``metrics_path``
+    (JSON) and one row per prompt in ``plots_path`` (CSV: id, each source's flow_epe and flow_epe_signfree); a
+    one-row manifest."""
+    ids = [item.id for item in prompt_items(params)]
+    folders = {"twins": Path(twins), "mask": Path(masks), "flow": Path(flows)}
+    metrics, rows = text_path_metrics(ids, folders, pd.read_parquet(Path(videos, "manifest.parquet")),
+                                      flow_options(params.get("flow")))
+    for path, text in ((metrics_path, json.dumps(metrics, indent=2)),
+                       (plots_path, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+    return stage_record("score", metrics)
 
 
 def folders(root: Path) -> dict[str, Path]:

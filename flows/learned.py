@@ -7,23 +7,19 @@ import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is impo
 import pandas as pd
 from prefect import flow
 
+from tasks.batch import stage_record
 from tasks.train import train_flow_network, train_frame_network
-
-
-def _record(name: str, metrics: dict) -> pd.DataFrame:
-    """A one-row manifest (what ``cinemagraph pipeline`` reports) for a trained network."""
-    return pd.DataFrame([{"id": name, "status": "ok", "error": None, **metrics}])
 
 
 @flow(name="train_flow")
 def train_flow_stage(params: dict, out_dir: str, metrics_path: str, losses_path: str,
                      validation_path: str) -> pd.DataFrame:
     """Train G_flow on ``params.train_flow.data``; writes the checkpoint, metrics and loss curves."""
-    return _record("g_flow", train_flow_network(params, out_dir, metrics_path, (losses_path, validation_path)))
+    return stage_record("g_flow", train_flow_network(params, out_dir, metrics_path, (losses_path, validation_path)))
 
 
 @flow(name="train_frame")
 def train_frame_stage(params: dict, out_dir: str, metrics_path: str, losses_path: str,
                       validation_path: str) -> pd.DataFrame:
     """Train G_frame on ``params.train_frame.data``; writes the checkpoint, metrics and loss curves."""
-    return _record("g_frame", train_frame_network(params, out_dir, metrics_path, (losses_path, validation_path)))
+    return stage_record("g_frame", train_frame_network(params, out_dir, metrics_path, (losses_path, validation_path)))

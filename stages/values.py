@@ -178,6 +178,17 @@ def DEVICE(value: Any, setting: str) -> str:  # noqa: N802 (a rule, named like t
     return check_device(str(value), setting)
 
 
+def one_of(*names: str) -> Callable[[Any, str], str]:
+    """A rule taking one of ``names`` (a choice by name)."""
+
+    def check(value: Any, setting: str) -> str:
+        if value not in names:
+            raise InputError(f"{setting} must be one of {', '.join(names)}, got {value!r}")
+        return value
+
+    return check
+
+
 def rule(check: Range | Callable[[Any, str], Any]) -> dict:
     """A dataclass field's metadata holding its rule (what params readers and options check it with)."""
     return {"rule": check}

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+import pandas as pd
+
 if TYPE_CHECKING:
     import torch
 
@@ -138,3 +140,10 @@ def execute_item(step: ItemStep, item: Item, params: dict, key: str, store_root:
         detail = "".join(traceback.format_exception_only(type(error), error)).strip()
         return {"id": item.id, "key": key, "status": "failed", "error": detail,
                 "traceback": traceback.format_exc(limit=8)}
+
+
+def stage_record(name: str, metrics: dict) -> pd.DataFrame:
+    """A one-row manifest (what ``cinemagraph pipeline`` reports) of a stage that is not run per item: its
+    number metrics."""
+    numbers = {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
+    return pd.DataFrame([{"id": name, "status": "ok", "error": None, **numbers}])

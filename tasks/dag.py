@@ -130,14 +130,18 @@ STAGES = (
     Stage("flow", "tasks.generate:FLOW", params=("flow",), items=PROMPTS,
           inputs={"twins_meta": "data/twins/{id}/meta.json", "realistic": "data/twins/{id}/realistic.png",
                   "mask_record": "data/mask/{id}/mask.json", "mask_regions": "data/mask/{id}/mask_regions.png"},
-          models="tasks.generate:flow_model_inputs", outs={"out_dir": "data/flow"},
-          note="one motion per part of the mask: the prompt's direction, else the part's class"),
+          models="tasks.generate:flow_model_inputs", reads=("data/models/g_flow",), outs={"out_dir": "data/flow"},
+          note="G_flow's motion from the realistic twin, the mask and the prompt (flow.source: or a rule)"),
     Stage("video", "tasks.generate:VIDEO", params=("video",), items=PROMPTS,
           inputs={"artistic": "data/twins/{id}/artistic.png", "mask": "data/mask/{id}/mask.png",
                   "flow": "data/flow/{id}/flow.npy", "motion": "data/flow/{id}/motion.json"},
           models="tasks.generate:frame_model_inputs", outs={"out_dir": "data/video"},
-          metrics={"metrics_path": "data/metrics/generate.json"}, after="flows.generate:finish_video",
-          note="the seamless loop of every prompt, and the gallery of all of them"),
+          after="flows.generate:finish_video", note="the seamless loop of every prompt, and the gallery of all of them"),
+    Stage("score", "flows.generate:score_flow", params=("rewrite", "flow"),
+          deps={"twins": "data/twins", "masks": "data/mask", "flows": "data/flow", "videos": "data/video"},
+          reads=("data/models/g_flow",), metrics={"metrics_path": "data/metrics/generate.json"},
+          plots={"plots_path": Plot("data/plots/flow_epe.csv", x="id")},
+          note="masks and every motion source against the procedural world's exact truth"),
 )
 """Every stage, in the order dvc.yaml lists them."""
 

@@ -1,8 +1,9 @@
 """From twins and their mask to a cinemagraph: the ``flow`` and ``video`` steps.
 
 Per item (one prompt), after ``twins`` (``data/twins/<id>/``) and ``mask`` (``data/mask/<id>/``):
-- flow → ``flow.npy`` (float32 (2, H, W), pixels per frame), ``flow.png`` (its picture) and ``motion.json``
-  (which source moved each part of the mask: G_flow, the prompt's direction phrase, or the class's default);
+- flow → ``flow.npy`` (float32 (2, H, W), pixels per frame: the motion source's flow times ``flow.scale``),
+  ``flow.png`` (its picture) and ``motion.json`` (the source, the scale, and what moved each part of the mask:
+  G_flow, the prompt's direction phrase, or the class's default);
 - video → ``cinemagraph.<format>`` for every format asked (mp4, gif, webm, npz), with
   ``cinemagraph_flow.png`` and ``cinemagraph_meta.json`` beside it. Frame 0 and frame N are the artistic
   image; outside the mask every frame equals it.
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
 from stages.images import load_mask, load_rgb, save_png
@@ -48,18 +47,26 @@ def write_loop(frames: np.ndarray, flow: np.ndarray, options: VideoOptions, out_
 # --- batch steps ---------------------------------------------------------------------------------------
 
 
-def flow_item(item: Item, params: dict, out_dir: Path) -> dict:
-    """The flow of one prompt from its twins and mask (``params``: the ``flow`` section)."""
-    twins_meta = json.loads(item.inputs["twins_meta"].read_text())
-    mask_record = json.loads(item.inputs["mask_record"].read_text())
-    region_ids = load_rgb(item.inputs["mask_regions"])[..., 0].astype(np.int32)
+def motion_inputs(twins_meta: dict, mask_record: dict, mask_regions: Path, realistic: Path | None
+                  ) -> tuple[np.ndarray | None, np.ndarray, list[dict], MotionRequest]:
+    """What a motion source reads for one prompt: the realistic twin uint8 (H, W, 3) (None without its path),
+    the part of every mask pixel int (H, W) (0 = static), the parts' ids and classes, and the request."""
     request = MotionRequest(twins_meta["prompt"], twins_meta.get("region"), twins_meta.get("direction"),
                             twins_meta.get("seed", 0))
-    flow, record = motion_source(flow_options(params))(load_rgb(item.inputs["realistic"]), region_ids,
-                                                      mask_record["regions"], request)
+    region_ids = load_rgb(mask_regions)[..., 0].astype(np.int32)
+    return (load_rgb(realistic) if realistic else None), region_ids, mask_record["regions"], request
+
+
+def flow_item(item: Item, params: dict, out_dir: Path) -> dict:
+    """The flow of one prompt from its twins and mask (``params``: the ``flow`` section)."""
+    inputs = motion_inputs(json.loads(item.inputs["twins_meta"].read_text()),
+                           json.loads(item.inputs["mask_record"].read_text()), item.inputs["mask_regions"],
+                           item.inputs["realistic"])
+    flow, record = motion_source(flow_options(params))(*inputs)
     write_flow(out_dir, flow, record)
+    moving = inputs[1] > 0
     return {"source": record["source"], "parts": len(record["parts"]),
-            "mean_speed": round(float(np.hypot(*flow)[region_ids > 0].mean()), 4)}
+            "mean_speed": round(float(np.hypot(*flow)[moving].mean()), 4) if moving.any() else 0.0}
 
 
 def video_item(item: Item, params: dict, out_dir: Path) -> dict:
@@ -76,8 +83,10 @@ def video_item(item: Item, params: dict, out_dir: Path) -> dict:
 
 
 def flow_model_inputs(section: dict) -> dict[str, Path]:
-    """The G_flow checkpoint files the ``flow`` section names (inputs of every flow item; none without one)."""
-    return checkpoint_inputs("flow_model", flow_options(section).flow_model)
+    """The G_flow checkpoint files the ``flow`` section names (inputs of every flow item; none for the other
+    sources)."""
+    options = flow_options(section)
+    return checkpoint_inputs("flow_model", options.flow_model if options.source == "g_flow" else None)
 
 
 def frame_model_inputs(section: dict) -> dict[str, Path]:
@@ -85,10 +94,15 @@ def frame_model_inputs(section: dict) -> dict[str, Path]:
     return checkpoint_inputs("frame_model", video_options(section).frame_model)
 
 
-def without(model_key: str) -> Callable[[dict], bool]:
-    """A step's ``light`` rule: light unless its section names a network under ``model_key``."""
-    return lambda section: (section or {}).get(model_key) is None
+def without_g_flow(section: dict | None) -> bool:
+    """The flow step's ``light`` rule: light unless its source is G_flow."""
+    return flow_options(section).source != "g_flow"
 
 
-FLOW = ItemStep("flow", flow_item, holds_models=True, light=without("flow_model"))  # G_flow, when configured
-VIDEO = ItemStep("video", video_item, holds_models=True, light=without("frame_model"))  # G_frame, when configured
+def without_g_frame(section: dict | None) -> bool:
+    """The video step's ``light`` rule: light unless the section names a G_frame."""
+    return (section or {}).get("frame_model") is None
+
+
+FLOW = ItemStep("flow", flow_item, holds_models=True, light=without_g_flow)  # G_flow by default
+VIDEO = ItemStep("video", video_item, holds_models=True, light=without_g_frame)  # G_frame, when configured

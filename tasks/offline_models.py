@@ -16,12 +16,17 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from stages.diffusion.local_models import models_dir
+from stages.learned.loading import checkpoint_files
+from stages.learned.train_flow import FlowTraining
 from stages.masks.segmenters import SegmenterOptions
 from stages.masks.training import SegmentTrainingOptions, train_segmenter
+from stages.motion.sources import FlowOptions
 from tasks.code import code_digest
 from tasks.store import json_digest
+from tasks.synth import write_scenes
 
 SEGMENTER_FILES = ("config.json", "model.safetensors")
 
@@ -39,23 +44,53 @@ def segmenter_checkpoint(checkpoint: str) -> str:
     options = SegmentTrainingOptions()
     digest = json_digest({"options": dataclasses.asdict(options), "code": code_digest("stages.masks.training")})
     folder = models_dir() / f"segmenter-{digest[:16]}"
-    if not trained_segmenter(folder):
-        train_once(folder, options)
+    build_once(folder, trained_segmenter, lambda work: train_segmenter(options, work),
+               "the offline segmenter (about a minute on two CPU cores)")
     return str(folder)
 
 
-def train_once(folder: Path, options: SegmentTrainingOptions) -> None:
-    """Train the segmenter into ``folder`` unless another process did while this one waited for the lock."""
+def trained_flow_model(folder: Path) -> bool:
+    """Whether ``folder`` holds a G_flow checkpoint."""
+    return all(path.is_file() for path in checkpoint_files("flow_model", folder))
+
+
+def flow_model_checkpoint(flow_model: str, scenes: dict, training: dict) -> str:
+    """G_flow's folder: ``flow_model`` when it holds one or is not the default, else the user model cache's,
+    trained on demand as the DVC stages train it: the scenes of ``scenes`` (the ``synth_train`` section, every
+    key given) and the run of ``training`` (the ``train_flow`` section; its ``data`` is those scenes)."""
+    if trained_flow_model(Path(flow_model)) or flow_model != FlowOptions.flow_model:
+        return flow_model
+    training = {key: value for key, value in training.items() if key != "data"}
+    digest = json_digest({"scenes": scenes, "training": training,
+                          "code": code_digest(("tasks.synth", "stages.learned.train_flow"))})
+    folder = models_dir() / f"g_flow-{digest[:16]}"
+    build_once(folder, trained_flow_model, lambda work: train_flow_model(scenes, training, work),
+               "G_flow on the procedural world's scenes (a few minutes on two CPU cores)")
+    return str(folder)
+
+
+def train_flow_model(scenes: dict, training: dict, out_dir: Path) -> None:
+    """Draw the scenes of ``scenes`` and train G_flow on them (``training``) → its checkpoint in ``out_dir``."""
+    with tempfile.TemporaryDirectory(prefix=".g_flow-", dir=out_dir.parent) as work:
+        write_scenes(scenes, Path(work, "scenes"))
+        run = FlowTraining(Path(work, "scenes"), training, Path(work, "training"))
+        run.export(out_dir, run.run())
+
+
+def build_once(folder: Path, ready: Callable[[Path], bool], build: Callable[[Path], None], what: str) -> None:
+    """``build(work)`` into a fresh folder renamed to ``folder``, unless ``ready(folder)``, also after waiting
+    for the lock of another process building it; ``what`` is named on stderr while it builds."""
+    if ready(folder):
+        return
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f".{folder.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if trained_segmenter(folder):
+        if ready(folder):
             return
-        print(f"training the offline segmenter once into {folder} (about a minute on two CPU cores; it is reused "
-              "afterwards)", file=sys.stderr)
+        print(f"training {what} once into {folder}; it is reused afterwards", file=sys.stderr)
         work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
         try:
-            train_segmenter(options, work)
+            build(work)
             os.replace(work, folder)
         finally:
             shutil.rmtree(work, ignore_errors=True)

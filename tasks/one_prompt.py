@@ -18,7 +18,7 @@ from stages.pipeline import CinemagraphOutput, CinemagraphPipeline, GivenMask
 from tasks.gallery import GALLERY_STYLE, gallery_card
 from tasks.generate import write_flow, write_loop
 from tasks.masks import mask_record, output_paths, write_outputs
-from tasks.offline_models import segmenter_checkpoint
+from tasks.offline_models import flow_model_checkpoint, segmenter_checkpoint
 from tasks.twins import write_picture_twins, write_twins
 
 
@@ -30,7 +30,8 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
     ``image``: animate this picture instead of generating one (on ``procedural`` it is its own twin, on a
     diffusion profile it is DDIM-inverted); ``mask``: a PNG (white = moves) of the picture's size (or the
     twins' size without ``image``) instead of clustering and segmentation. ``params``: the parsed params
-    (sections rewrite, models, twins, attention, inversion, mask, flow, video; missing ones = defaults).
+    (sections rewrite, models, twins, attention, inversion, mask, flow, video, and synth_train and train_flow
+    for a G_flow trained on demand; missing ones = defaults).
     """
     pipeline = CinemagraphPipeline.from_params(params)  # every setting checked before any work
     picture, given = read_inputs(pipeline, image, mask)
@@ -39,9 +40,12 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
             raise InputError(f"{image} is not a picture of the procedural world, the only one the offline segmenter "
                              "knows: give --mask (white where it moves), or set mask.segmenter to ade20k or clipseg "
                              "with their weights (docs/real-weights.md)")
-        section = {**(params.get("mask") or {}), "checkpoint": segmenter_checkpoint(
-            pipeline.settings.mask.segmenter.checkpoint)}
-        pipeline = CinemagraphPipeline.from_params({**params, "mask": section})
+        params = {**params, "mask": {**(params.get("mask") or {}), "checkpoint": segmenter_checkpoint(
+            pipeline.settings.mask.segmenter.checkpoint)}}
+    if pipeline.settings.flow.source == "g_flow":
+        params = {**params, "flow": {**(params.get("flow") or {}), "flow_model": flow_model_checkpoint(
+            pipeline.settings.flow.flow_model, params["synth_train"], params["train_flow"])}}
+    pipeline = CinemagraphPipeline.from_params(params)
     result = pipeline(prompt, image=picture, mask=given, region=region, direction=direction, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     twins_meta = write_all_twins(result, pipeline, image, out_dir)

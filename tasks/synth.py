@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm import tqdm
 
 from stages.scenes.eulerian import write_motion
 from stages.motion.flowfield import flow_to_rgb
 from stages.images import save_png
+from stages.learned.world_scenes import world_scene
 from stages.scenes.landscapes import make_scene
 from stages.video import write_video
-from stages.values import COUNT, FPS, FRAMES, SEED, Range, ruled
+from stages.values import COUNT, FPS, FRAMES, SEED, Range, one_of, ruled
 from tasks.batch import Item, ItemStep
 
 
@@ -34,11 +38,21 @@ class SynthOptions:
     """H.264 quality of the ground-truth videos (lower = better)."""
     validation_every: int = ruled(4, COUNT)
     """every this-many-th scene is held out (split "validation")."""
+    scenes: str = ruled("landscapes", one_of("landscapes", "world"))
+    """landscapes: one water element (river, waterfall or lake), sometimes with clouds, captioned with its
+    direction (stages.scenes.landscapes.make_scene); world: the text DAG's world, every kind it draws, several
+    at once, captioned like prompts (stages.learned.world_scenes)."""
 
 
 def synth_item(item: Item, params: dict, out_dir: Path) -> dict:
     """Write ``<id>_input.png``, ``<id>_gt.mp4``, ``<id>_motion.pth``, ``<id>_mask.png`` and a flow picture."""
-    scene = make_scene(item.values["seed"], params["height"], params["width"], params["frames"])
+    seed = item.values["seed"]
+    if params.get("scenes", "landscapes") == "world":
+        drawn = world_scene(seed, params["height"], params["width"], params["frames"])
+        scene, caption = drawn.scene, drawn.caption
+    else:
+        scene = make_scene(seed, params["height"], params["width"], params["frames"])
+        caption = scene.caption
     video = scene.video(params["frames"])
     flow = scene.flow()
     save_png(out_dir / f"{item.id}_input.png", video[0])
@@ -46,7 +60,7 @@ def synth_item(item: Item, params: dict, out_dir: Path) -> dict:
     save_png(out_dir / f"{item.id}_flow.png", flow_to_rgb(flow))
     write_motion(out_dir / f"{item.id}_motion.pth", flow)
     write_video(out_dir / f"{item.id}_gt.mp4", video, fps=params["fps"], quality=params["crf"])
-    return {"caption": scene.caption, "kind": scene.regions[0].name, "regions": len(scene.regions),
+    return {"caption": caption, "kind": scene.regions[0].name, "regions": len(scene.regions),
             "split": item.values["split"], "seed": item.values["seed"]}
 
 
@@ -60,3 +74,22 @@ def synth_items(params: dict) -> list[Item]:
         split = "validation" if (index + 1) % params["validation_every"] == 0 else "train"
         items.append(Item(f"scene{index:04d}", values={"seed": params["seed"] + index, "split": split}))
     return items
+
+
+def write_index(out_dir: str | Path, ids: list[str], captions: list[str], splits: list[str]) -> None:
+    """``captions.json`` (id → caption) and ``splits.json`` (split → sorted ids) of a scene folder."""
+    Path(out_dir, "captions.json").write_text(json.dumps(dict(zip(ids, captions)), indent=1))
+    grouped: dict[str, list[str]] = {}
+    for item_id, split in zip(ids, splits):
+        grouped.setdefault(split, []).append(item_id)
+    Path(out_dir, "splits.json").write_text(json.dumps({name: sorted(group) for name, group in sorted(grouped.items())},
+                                                       indent=1))
+
+
+def write_scenes(section: dict, out_dir: Path) -> None:
+    """Every scene of a ``synth``/``synth_train`` section (all keys given) into ``out_dir/<id>/`` in this
+    process, with a progress bar, and the folder's index: the scene set outside a DVC run."""
+    items = synth_items(section)
+    metas = [synth_item(item, section, Path(out_dir, item.id)) for item in tqdm(items, desc="scenes", unit="scene")]
+    write_index(out_dir, [item.id for item in items], [meta["caption"] for meta in metas],
+                [meta["split"] for meta in metas])

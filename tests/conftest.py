@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,3 +62,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def quick_segmenter(tmp_path_factory) -> Path:
+    """A synthetic segmenter trained briefly (16 scenes, 40 steps): enough for plumbing, shared by the session."""
+    from flows.params import default_params
+    from tasks.masks import train_segment
+
+    root = tmp_path_factory.mktemp("segmenter")
+    train_segment({**default_params()["train_segment"], "count": 16, "held_out": 2, "iterations": 40},
+                  root / "segmenter", root / "segmenter.json")
+    return root / "segmenter"

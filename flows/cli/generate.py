@@ -1,7 +1,8 @@
 """``cinemagraph generate PROMPT -o OUT/``: text in, artistic cinemagraph out (twins, Ā, mask, flow, video).
 
-Knobs come from params.yaml (sections rewrite, models, twins, attention, inversion, mask, flow, video) when
-it is here or given with --params; options given here override them.
+Knobs come from params.yaml (sections rewrite, models, twins, attention, inversion, mask, flow, video; synth_train
+and train_flow for G_flow when it must be trained first) when it is here or given with --params; options given
+here override them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from flows.params import read_params
 from stages import values
+from stages.motion.sources import SOURCE_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                             "part moves as its kind does)")
     parser.add_argument("--seed", type=values.SEED.option("--seed"), help="seed of the twins and of the direction's "
                                                                           "angle")
+    parser.add_argument("--motion", choices=SOURCE_NAMES,
+                        help="what moves the mask's parts (flow.source; default g_flow: the learned motion, trained "
+                             "once on first use outside the repository)")
     parser.add_argument("--frames", type=values.FRAMES.option("--frames"), help="frames per loop (default 120)")
     parser.add_argument("--speed", type=values.SPEED.option("--speed"),
                         help="pixels per frame of the fastest parts (default 1)")
@@ -42,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-SECTIONS = ("rewrite", "models", "twins", "attention", "inversion", "mask", "flow", "video")
-"""The params sections a cinemagraph is made with (the pipeline's settings)."""
+SECTIONS = ("rewrite", "models", "twins", "attention", "inversion", "mask", "flow", "video", "synth_train", "train_flow")
+"""The params sections a cinemagraph is made with (the pipeline's settings, and how G_flow is trained when it is
+not: tasks.offline_models)."""
 
 
 def with_overrides(params: dict, args: argparse.Namespace) -> dict:
@@ -51,7 +57,7 @@ def with_overrides(params: dict, args: argparse.Namespace) -> dict:
     params = {name: dict(params.get(name) or {}) for name in SECTIONS}
     params["rewrite"].pop("prompts", None)
     overrides = {("models", "profile"): args.profile, ("inversion", "steps"): args.inversion_steps,
-                 ("video", "frames"): args.frames, ("flow", "speed"): args.speed,
+                 ("video", "frames"): args.frames, ("flow", "speed"): args.speed, ("flow", "source"): args.motion,
                  ("video", "formats"): args.format and [name.strip() for name in args.format.split(",")]}
     for (section, key), value in overrides.items():
         if value is not None:

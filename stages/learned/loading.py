@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stages.errors import InputError
 from stages.files import file_digest
 from stages.memo import loaded_once
 
@@ -33,9 +34,16 @@ def _frame_model(folder: str, digest: str, device: str):
 
 def flow_predictor(weights: Path, device: str):
     """G_flow (FlowPredictor) of the checkpoint holding ``weights``, loaded once per process and digest."""
+    if not Path(weights).is_file():
+        raise InputError(f"no G_flow checkpoint in {Path(weights).parent} ({Path(weights).name} missing): train it "
+                         "(`dvc repro train_flow`), point flow.flow_model at one, or set flow.source to direction, "
+                         "class_default or zero")
     return _flow_predictor(str(Path(weights).parent), file_digest(weights), device)
 
 
 def frame_model(weights: Path, device: str):
     """G_frame (FrameNet) of the checkpoint holding ``weights``, loaded once per process and digest."""
+    if not Path(weights).is_file():
+        raise InputError(f"no G_frame checkpoint in {Path(weights).parent} ({Path(weights).name} missing): train "
+                         "it (`dvc repro train_frame`) or point frame_model at one")
     return _frame_model(str(Path(weights).parent), file_digest(weights), device)

@@ -1,19 +1,25 @@
-"""Where each part of a region mask gets its motion when a prompt is animated (method §6 without G_flow).
+"""Where each part of a region mask gets its motion when a prompt is animated (method §6).
 
 The mask of a prompt comes in connected parts, each with a class (``waterfall``, ``river``, ``lake``, ``sea``,
-``sky`` …, from the segmentation). Each part moves uniformly:
+``sky`` …, from the segmentation). Four motion sources, by name (``flow.source``):
 
-- the part(s) the prompt's direction phrase names — those of the prompt's region, or every part when none
-  has that class — move in that direction (an angle drawn, seeded, inside its range);
-- the others move as their class does by default: waterfalls fall, rivers run along their long axis
-  (left to right along it), lakes and seas drift slowly to the right, clouds and skies drift sideways.
+- ``g_flow`` (the default, the paper's): G_flow's flow predicted from the realistic twin, the mask and the
+  prompt, clamped to ±``max_flow`` pixels per frame, its own output on every part;
+- ``direction``: each part moves uniformly — the parts the prompt's direction phrase names (those of the
+  prompt's region, or every part when none has that class) in that direction (an angle drawn, seeded, inside
+  its range), the others as their class does by default;
+- ``class_default``: every part as its class does by default (the phrase ignored): waterfalls fall, rivers run
+  along their long axis (left to right along it), lakes and seas drift slowly to the right, clouds and skies
+  drift sideways;
+- ``zero``: no motion (a reference for the scores).
 
-:func:`part_flow` returns the flow and, per part, which source made its motion (for meta.json).
+The loop moves by the source's flow times ``flow.scale`` (the paper halves G_flow's motion for artistic
+images); motion.json records the source of every part and the scale.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -21,8 +27,8 @@ import numpy as np
 from stages.errors import InputError
 from stages.options import options_from
 from stages.registry import create, registry
-from stages.text.directions import angle_to_vector, parse_direction
-from stages.values import MAX_FLOW, SPEED, ruled
+from stages.text.directions import angle_to_vector, parse_direction, vector_to_angle
+from stages.values import MAX_FLOW, SPEED, one_of, ruled
 
 if TYPE_CHECKING:
     from stages.text.prompts import Rewrite
@@ -42,17 +48,28 @@ DEFAULT_MOTION = {
 """Class → (angle in degrees, None = along the part's long axis; speed factor; what it does)."""
 
 
+SOURCE_NAMES = ("g_flow", "direction", "class_default", "zero")
+"""The motion sources, by name (see the module's docstring)."""
+
+
 @dataclass(frozen=True)
 class FlowOptions:
-    """The ``flow`` section: how the mask's parts move."""
+    """The ``flow`` section: which source moves the mask's parts, and how fast the loop moves."""
 
-    speed: float = ruled(1.0, SPEED)
-    """pixels per frame of a part moving at its class's full speed (lakes and skies move slower)."""
-    flow_model: str | None = None
-    """a G_flow checkpoint folder (e.g. data/models/g_flow) predicting the flow from the realistic twin and
-    the prompt; null: the prompt's direction phrase, else each part's class default."""
+    source: str = ruled("g_flow", one_of(*SOURCE_NAMES))
+    """g_flow (the paper's: G_flow from the realistic twin, the mask and the prompt) | direction (the prompt's
+    direction phrase on the parts it names, class defaults elsewhere) | class_default (every part its class's
+    motion) | zero."""
+    flow_model: str = "data/models/g_flow"
+    """the G_flow checkpoint folder of the g_flow source (the train_flow stage writes it)."""
     max_flow: float = ruled(1.0, MAX_FLOW)
-    """clamp of G_flow's flow, pixels per frame, before ``speed`` (the paper: 1)."""
+    """clamp of G_flow's flow to ±this, pixels per frame (the paper: 1)."""
+    speed: float = ruled(1.0, SPEED)
+    """direction and class_default: pixels per frame of a part at its class's full speed (lakes and skies move
+    slower); g_flow: multiplies G_flow's clamped flow."""
+    scale: float = ruled(0.5, SPEED)
+    """the loop moves by the source's flow times this (the paper: 0.5 for artistic images); scores against the
+    truth are taken before it."""
     device: str = "cpu"
     """torch device of G_flow."""
 
@@ -80,6 +97,11 @@ def default_angle(class_name: str, part: np.ndarray) -> tuple[float, float, str]
     return (long_axis_angle(part) if angle is None else angle), factor, f"default: a {class_name} {why}"
 
 
+def named_parts(regions: list[dict], region: str | None) -> list[dict]:
+    """The parts a direction phrase moves: those of class ``region``, or every part when none has it."""
+    return [part for part in regions if part["class"] == region] or list(regions)
+
+
 def part_flow(region_ids: np.ndarray, regions: list[dict], region: str | None, direction: str | None,
               speed: float = 1.0, seed: int = 0) -> tuple[np.ndarray, list[dict]]:
     """A uniform motion per part of the mask → flow float32 (2, H, W) in pixels per frame and per-part records.
@@ -90,13 +112,12 @@ def part_flow(region_ids: np.ndarray, regions: list[dict], region: str | None, d
     """
     named = parse_direction(direction) if direction else None
     angle = named.sample(seed) if named else None
-    classes = {part["class"] for part in regions}
-    directed = {region} if region in classes else classes
+    directed = {part["id"] for part in named_parts(regions, region)}
     flow = np.zeros((2, *region_ids.shape), np.float32)
     records = []
     for part in regions:
         pixels = region_ids == part["id"]
-        if named is not None and part["class"] in directed:
+        if named is not None and part["id"] in directed:
             part_angle, factor, source = angle, 1.0, f"direction phrase: {named.name}"
         else:
             part_angle, factor, source = default_angle(part["class"], pixels)
@@ -127,8 +148,8 @@ class MotionRequest:
 
 
 MOTION_SOURCES: dict[str, Callable[[FlowOptions], object]] = {}
-"""Motion source by name: ``g_flow`` (the trained network) or ``direction`` (the prompt's direction phrase on
-the parts it names, each other part its class's default motion)."""
+"""Motion source by name (:data:`SOURCE_NAMES`); each is called as ``source(realistic, region_ids, regions,
+request)`` → (flow float32 (2, H, W) in pixels per frame before ``scale``, per-part records)."""
 
 
 @registry(MOTION_SOURCES, "direction")
@@ -139,46 +160,104 @@ class DirectionMotion:
         self.options = options
 
     def __call__(self, realistic: np.ndarray, region_ids: np.ndarray, regions: list[dict], request: MotionRequest
-                 ) -> tuple[np.ndarray, dict]:
-        """flow float32 (2, H, W) in pixels per frame, and motion.json's record."""
-        flow, parts = part_flow(region_ids, regions, request.region, request.direction, self.options.speed,
-                                request.seed)
-        return flow, {"source": "per part: direction phrase or class default", "parts": parts,
-                      "settings": asdict(self.options)}
+                 ) -> tuple[np.ndarray, list[dict]]:
+        """flow float32 (2, H, W) in pixels per frame and per-part records."""
+        return part_flow(region_ids, regions, request.region, self.phrase(request), self.options.speed,
+                         request.seed)
+
+    def phrase(self, request: MotionRequest) -> str | None:
+        """The direction phrase this source follows."""
+        return request.direction
+
+
+@registry(MOTION_SOURCES, "class_default")
+class ClassDefaultMotion(DirectionMotion):
+    """A uniform motion per part, each its class's default (the prompt's direction phrase ignored)."""
+
+    def phrase(self, request: MotionRequest) -> None:
+        """None: no phrase is followed."""
+        return None
+
+
+@registry(MOTION_SOURCES, "zero")
+class ZeroMotion:
+    """No motion: the reference every other source's score is compared with."""
+
+    def __init__(self, options: FlowOptions):
+        self.options = options
+
+    def __call__(self, realistic: np.ndarray, region_ids: np.ndarray, regions: list[dict], request: MotionRequest
+                 ) -> tuple[np.ndarray, list[dict]]:
+        """A zero flow float32 (2, H, W) and per-part records."""
+        return (np.zeros((2, *region_ids.shape), np.float32),
+                [{"id": part["id"], "class": part["class"], "source": "zero"} for part in regions])
 
 
 @registry(MOTION_SOURCES, "g_flow")
 class LearnedMotion:
-    """G_flow's flow from the realistic twin, the mask and the prompt (or the direction's angle)."""
+    """G_flow's flow from the realistic twin, the mask and the prompt (a directional G_flow: the direction's
+    angle), clamped to ±max_flow."""
 
     def __init__(self, options: FlowOptions):
         from stages.learned.loading import checkpoint_files, flow_predictor
 
         self.options = options
-        self.predictor = flow_predictor(checkpoint_files("flow_model", self.options.flow_model)[0],
-                                        self.options.device)
+        self.predictor = flow_predictor(checkpoint_files("flow_model", options.flow_model)[0], options.device)
+
+    def __call__(self, realistic: np.ndarray, region_ids: np.ndarray, regions: list[dict], request: MotionRequest
+                 ) -> tuple[np.ndarray, list[dict]]:
+        """flow float32 (2, H, W) in pixels per frame and per-part records (mean speed and angle of each)."""
+        mask = region_ids > 0
+        if self.predictor.conditioning == "text":
+            flow = self.predictor.predict(realistic, mask, caption=caption_of(request), speed=self.options.speed,
+                                          max_flow=self.options.max_flow)
+        else:
+            _, records = part_flow(region_ids, regions, request.region, request.direction, 1.0, request.seed)
+            flow = self.predictor.predict(realistic, mask, angle=records[0]["angle_degrees"],
+                                          speed=self.options.speed, max_flow=self.options.max_flow)
+        source = f"G_flow ({self.predictor.conditioning}-conditioned) from {self.options.flow_model}"
+        return flow, [{"id": part["id"], "class": part["class"], "source": source,
+                       **mean_motion(flow, region_ids == part["id"])} for part in regions]
+
+
+def caption_of(request: MotionRequest) -> str:
+    """What a text-conditioned G_flow reads: the prompt, with the direction phrase appended when it was given
+    apart from the prompt (a prompt list's column, or ``--direction``)."""
+    if request.direction and request.direction.lower() not in request.prompt.lower():
+        return f"{request.prompt}, {request.direction}"
+    return request.prompt
+
+
+def mean_motion(flow: np.ndarray, part: np.ndarray) -> dict:
+    """Angle (degrees, viewer space) and speed (pixels per frame) of the mean of ``flow`` (2, H, W) over
+    ``part`` bool (H, W)."""
+    dx, dy = (float(component[part].mean()) if part.any() else 0.0 for component in flow)
+    return {"angle_degrees": round(vector_to_angle(dx, dy), 3), "speed": round(float(np.hypot(dx, dy)), 4)}
+
+
+class MotionStep:
+    """The flow step of the pipeline: a motion source's flow times ``scale``, and motion.json's record."""
+
+    def __init__(self, options: FlowOptions, source: str | None = None):
+        self.options = options
+        self.name = source or options.source
+        self.source = create(MOTION_SOURCES, "motion source", self.name, options)
 
     def __call__(self, realistic: np.ndarray, region_ids: np.ndarray, regions: list[dict], request: MotionRequest
                  ) -> tuple[np.ndarray, dict]:
-        """flow float32 (2, H, W) in pixels per frame, and motion.json's record."""
-        from stages.motion.render import Motion, motion_flow
+        """flow float32 (2, H, W) in pixels per frame (the source's times ``scale``), and motion.json's record.
 
-        motion = Motion(flow_model=self.predictor, speed=self.options.speed, max_flow=self.options.max_flow)
-        if self.predictor.conditioning == "text":
-            motion = replace(motion, caption=request.prompt)
-        else:
-            _, records = part_flow(region_ids, regions, request.region, request.direction, 1.0, request.seed)
-            motion = replace(motion, angle=records[0]["angle_degrees"])
-        flow, _ = motion_flow(motion, realistic, region_ids > 0)
-        source = f"G_flow ({self.predictor.conditioning}-conditioned) from {self.options.flow_model}"
-        parts = [{"id": part["id"], "class": part["class"], "source": source} for part in regions]
-        return flow, {"source": source, "parts": parts, "settings": asdict(self.options)}
+        realistic: uint8 (H, W, 3); region_ids: int (H, W), the part of every mask pixel (0 = static); regions:
+        ``{"id", "class"}`` per part."""
+        flow, parts = self.source(realistic, region_ids, regions, request)
+        return flow * np.float32(self.options.scale), {
+            "source": self.name, "scale": self.options.scale, "parts": parts, "settings": asdict(self.options)}
 
 
-def motion_source(options: FlowOptions):
-    """The motion source the ``flow`` settings name: G_flow when ``flow_model`` is set (its weights loaded once
-    per process), else the direction."""
-    return create(MOTION_SOURCES, "motion source", "g_flow" if options.flow_model else "direction", options)
+def motion_source(options: FlowOptions, source: str | None = None) -> MotionStep:
+    """The flow step of ``source`` (default: the one the ``flow`` settings name); G_flow's weights are loaded
+    once per process."""
+    return MotionStep(options, source)
 
 
 def flow_options(section: dict | None) -> FlowOptions:

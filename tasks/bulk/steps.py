@@ -22,6 +22,7 @@ from stages.pipeline import PipelineSettings
 from tasks.batch import Item, ItemStep, execute_item, item_key, resolved_settings
 from tasks.bulk.manifest import ItemSpec
 from tasks.executor import LocalExecutor
+from stages.learned.loading import checkpoint_files
 from tasks.one_prompt import write_given_mask
 from tasks.rewrite import read_rewrite
 from tasks.store import Store
@@ -98,11 +99,17 @@ def check_settings(params: dict, specs: list[ItemSpec]) -> dict:
     distinct = {json.dumps(spec.overrides, sort_keys=True): spec for spec in specs}
     for spec in distinct.values():
         PipelineSettings.from_params(with_overrides(params, spec))
-    segmenter = PipelineSettings.from_params(params).mask.segmenter
-    checkpoint = Path(segmenter.checkpoint) / "config.json"
-    if segmenter.segmenter == "synthetic" and not checkpoint.is_file() and any(spec.mask is None for spec in specs):
+    settings = PipelineSettings.from_params(params)
+    checkpoint = Path(settings.mask.segmenter.checkpoint) / "config.json"
+    if settings.mask.segmenter.segmenter == "synthetic" and not checkpoint.is_file() and any(
+            spec.mask is None for spec in specs):
         raise InputError(f"the offline segmenter is not trained ({checkpoint} missing): run `cinemagraph pipeline "
                          "train_segment` (or `dvc repro train_segment`) first, or give each row a mask")
+    weights = checkpoint_files("flow_model", settings.flow.flow_model)[0]
+    if any(with_overrides(params, spec)["flow"].get("source", settings.flow.source) == "g_flow"
+           for spec in distinct.values()) and not weights.is_file():
+        raise InputError(f"G_flow is not trained ({weights} missing): run `dvc repro train_flow` first, or set "
+                         "flow.source to direction, class_default or zero")
     return params
 
 

@@ -25,7 +25,7 @@ from stages.images import image_size
 from stages.motion.sources import MOTION_SOURCES
 from tasks.review.edits import confined_picture, max_picture_bytes, parse_edit, revision_of, text_field
 from tasks.review.folders import ITEM_FILES, ReviewFolder, ReviewItem
-from tasks.review.rerender import item_params, open_picture, rerender, version_settings
+from tasks.review.rerender import g_flow_present, item_params, open_picture, rerender, version_settings
 from tasks.review.versions import SETTINGS, ItemVersions, StaleEdit, Verdicts
 
 STATIC = Path(__file__).with_name("static")
@@ -90,11 +90,11 @@ def create_app(folder: ReviewFolder, params: dict, token: str) -> FastAPI:
         files = versions.files(head["version"])
         size = image_size(files["artistic.png"]) if item.editable else None
         shown = {name: f"/api/items/{item.id}/files/{head['version']}/{name}" for name in files}
-        flow_model = (item_params(item, params).get("flow") or {}).get("flow_model")
+        g_flow = g_flow_present(item_params(item, params).get("flow") or {})
         return {**summary(item, verdicts.all()), "editable": item.editable, "size": size, "head": head,
                 "versions": versions.versions(), "files": shown,
                 "settings": version_settings(versions, head["version"], params) if item.editable else {},
-                "sources": [{"name": name, "available": name != "g_flow" or bool(flow_model)}
+                "sources": [{"name": name, "available": name != "g_flow" or g_flow}
                             for name in sorted(MOTION_SOURCES)]}
 
     async def json_body(request: Request) -> dict:

@@ -21,7 +21,7 @@ from stages.errors import InputError
 from stages.images import load_mask, load_rgb, save_png
 from stages.masks.maker import GivenMask, given_mask
 from stages.motion.flowfield import dense_flow
-from stages.motion.sources import MotionRequest
+from stages.motion.sources import MotionRequest, flow_options
 from stages.pipeline import CinemagraphPipeline
 from tasks.generate import write_flow, write_loop
 from tasks.one_prompt import write_given_mask
@@ -104,15 +104,20 @@ def kept_mask(files: dict[str, Path], mask: np.ndarray, folder: Path) -> GivenMa
     return GivenMask(mask, region_ids, read_json(files["mask.json"], {})["regions"])
 
 
+def g_flow_present(flow: dict) -> bool:
+    """Whether the G_flow checkpoint the ``flow`` section names is on disk."""
+    from stages.learned.loading import checkpoint_files
+
+    return all(path.is_file() for path in checkpoint_files("flow_model", flow_options(flow).flow_model))
+
+
 def pipeline_params(item: ReviewItem, params: dict, edit: Edit) -> dict:
     """The params the pipeline re-renders with: the item's, the page's speed and source, an mp4 loop."""
     made = item_params(item, params)
-    flow = {**made["flow"], "speed": edit.speed}
-    if edit.source == "g_flow" and not flow.get("flow_model"):
-        raise InputError("the g_flow source needs a trained G_flow: set flow.flow_model in params.yaml "
-                         "(see docs/learned-motion.md), or pick the direction source")
-    if edit.source != "g_flow":
-        flow["flow_model"] = None
+    flow = {**made["flow"], "speed": edit.speed, "source": edit.source}
+    if edit.source == "g_flow" and not g_flow_present(flow):
+        raise InputError(f"the g_flow source needs a trained G_flow in {flow.get('flow_model')}: run "
+                         "`dvc repro train_flow` (see docs/learned-motion.md), or pick another source")
     return {"mask": made["mask"], "flow": flow, "video": {**made["video"], "formats": ["mp4"]}}
 
 

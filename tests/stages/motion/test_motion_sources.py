@@ -1,10 +1,10 @@
-"""Per-part motion of a prompt's mask: the direction phrase for the named part, class defaults elsewhere."""
+"""Per-part motion of a prompt's mask: the motion sources (G_flow, the direction phrase, class defaults, zero)."""
 
 import numpy as np
 import pytest
 
 from stages.errors import InputError
-from stages.motion.sources import long_axis_angle, part_flow
+from stages.motion.sources import FlowOptions, MotionRequest, MotionStep, caption_of, long_axis_angle, part_flow
 from stages.text.directions import parse_direction, vector_to_angle
 
 
@@ -54,3 +54,53 @@ def test_long_axis_of_a_diagonal_band_and_unknown_classes():
     assert long_axis_angle(band) == pytest.approx(45.0, abs=1.0)
     with pytest.raises(InputError, match="no default motion"):
         part_flow(two_parts(), [{"id": 1, "class": "fountain"}], "fountain", None)
+
+
+def river_and_waterfall() -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    ids = two_parts()
+    picture = np.random.default_rng(0).integers(0, 255, (*ids.shape, 3), dtype=np.uint8)
+    return picture, ids, [{"id": 1, "class": "river"}, {"id": 2, "class": "waterfall"}]
+
+
+@pytest.mark.parametrize("source, river_angle", [("direction", 180.0), ("class_default", 0.0)])
+def test_the_rule_sources_follow_or_ignore_the_phrase_and_the_loop_moves_by_scale(source, river_angle):
+    picture, ids, regions = river_and_waterfall()
+    request = MotionRequest("a river and a waterfall", "river", "from right to left", seed=0)
+    flow, record = MotionStep(FlowOptions(source=source, speed=2.0, scale=0.25))(picture, ids, regions, request)
+    assert abs(mean_angle(flow, ids == 1) - river_angle) <= 10
+    assert mean_angle(flow, ids == 2) == pytest.approx(270.0)
+    assert np.allclose(np.hypot(*flow)[ids > 0], 0.5)  # speed 2 × scale 0.25
+    assert record["source"] == source and record["scale"] == 0.25 and len(record["parts"]) == 2
+
+
+def test_zero_motion_is_still():
+    picture, ids, regions = river_and_waterfall()
+    flow, record = MotionStep(FlowOptions(source="zero"))(picture, ids, regions, MotionRequest("a river", "river",
+                                                                                             None, 0))
+    assert flow.shape == (2, *ids.shape) and not flow.any()
+    assert [part["source"] for part in record["parts"]] == ["zero", "zero"]
+
+
+def test_g_flow_is_clamped_zero_outside_the_mask_and_recorded_per_part(tmp_path):
+    from tests.learned_helpers import flow_checkpoint
+
+    flow_checkpoint(tmp_path / "g_flow", seed=1)
+    picture, ids, regions = river_and_waterfall()
+    options = FlowOptions(flow_model=str(tmp_path / "g_flow"), max_flow=0.05, scale=0.5)
+    flow, record = MotionStep(options)(picture, ids, regions, MotionRequest("a river", "river", None, 0))
+    assert not flow[:, ids == 0].any() and flow[:, ids > 0].any()
+    assert np.abs(flow).max() <= 0.05 * 0.5 + 1e-7
+    assert record["source"] == "g_flow" and record["parts"][0]["source"].startswith("G_flow (text-conditioned)")
+    river = record["parts"][0]
+    assert river["speed"] == pytest.approx(float(np.hypot(*(flow[:, ids == 1] / 0.5).mean(axis=1))), abs=1e-4)
+
+
+def test_g_flow_reads_a_direction_given_apart_from_the_prompt():
+    assert caption_of(MotionRequest("a calm lake", "lake", "to the left", 0)) == "a calm lake, to the left"
+    assert caption_of(MotionRequest("a lake flowing to the left", "lake", "to the left", 0)) == \
+        "a lake flowing to the left"
+
+
+def test_a_missing_g_flow_names_what_to_run(tmp_path):
+    with pytest.raises(InputError, match="g_flow"):
+        MotionStep(FlowOptions(flow_model=str(tmp_path / "g_flow")))
