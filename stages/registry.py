@@ -15,9 +15,15 @@ def registry(components: dict[str, Callable], name: str) -> Callable[[Callable],
     return add
 
 
+def check_name(components: dict[str, Callable], kind: str, name: str) -> None:
+    """InputError listing the names of the registry ``components`` unless it holds ``name`` (``kind`` says what
+    they are)."""
+    if name not in components:
+        raise InputError(f"unknown {kind} {name!r}; {kind}s: {', '.join(components)}")
+
+
 def create(components: dict[str, Callable], kind: str, name: str, *args) -> object:
     """The component ``name`` of the registry ``components`` built from ``args``; InputError listing the names
     for an unknown one (``kind`` says what it is)."""
-    if name not in components:
-        raise InputError(f"unknown {kind} {name!r}; {kind}s: {', '.join(components)}")
+    check_name(components, kind, name)
     return components[name](*args)

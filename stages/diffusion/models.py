@@ -207,22 +207,29 @@ def missing_weights_message(profile: str, local_dir: str | None, reason: str) ->
     )
 
 
+def cached_snapshot(repo_id: str, marker: str) -> Path | None:
+    """The Hugging Face cache's snapshot folder of ``repo_id`` when it holds the file ``marker`` (looked up
+    without network access), else None."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(snapshot_download(repo_id, local_files_only=True))
+    except (OSError, ValueError):  # huggingface_hub's "not in the cache" errors derive from these
+        return None
+    return folder if (folder / marker).is_file() else None
+
+
 def locate_weights(profile: str, local_dir: str | None) -> Path:
     """The diffusers-format folder of a real profile: ``local_dir``, or its snapshot in the Hugging Face
     cache (looked up without network access)."""
-    from huggingface_hub import snapshot_download
-
     if local_dir is not None:
         folder = Path(local_dir).expanduser()
         if not (folder / "model_index.json").is_file():
             raise InputError(missing_weights_message(profile, local_dir, "no model_index.json there"))
         return folder
     for repo_id in REAL_MODELS[profile].repo_ids:
-        try:
-            folder = Path(snapshot_download(repo_id, local_files_only=True))
-        except (OSError, ValueError):  # huggingface_hub's "not in the cache" errors derive from these
-            continue
-        if (folder / "model_index.json").is_file():
+        folder = cached_snapshot(repo_id, "model_index.json")
+        if folder is not None:
             return folder
     raise InputError(missing_weights_message(profile, None, "not in the cache"))
 
