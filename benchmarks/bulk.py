@@ -52,15 +52,19 @@ def write_manifest(path: Path, rows: list[dict]) -> Path:
 
 
 def project(work: Path, args) -> Path:
-    """params.yaml in ``work``: the repository's, with a segmenter trained here and the size/frames asked."""
+    """params.yaml in ``work``: the repository's, with a segmenter trained here, the repository's G_flow (else one
+    trained once into the user model cache) and the size/frames asked."""
     import yaml
 
     from tasks.masks import train_segment
+    from tasks.offline_models import flow_model_checkpoint
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     if not (work / "segmenter" / "config.json").is_file():
         train_segment(params["train_segment"], work / "segmenter", work / "segmenter.json")
     params["mask"]["checkpoint"] = str(work / "segmenter")
+    params["flow"]["flow_model"] = flow_model_checkpoint(params["flow"]["flow_model"], params["synth_train"],
+                                                         params["train_flow"], ROOT)
     if args.size:
         params["twins"].update(height=args.size, width=args.size)
     if args.frames:

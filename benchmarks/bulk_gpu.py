@@ -71,10 +71,14 @@ def main() -> None:
     args = parser.parse_args()
     import yaml
 
+    from tasks.offline_models import flow_model_checkpoint
+
     work = Path(tempfile.mkdtemp(prefix="bulk-gpu-"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["models"].update(profile=args.profile, device="auto")
     params["twins"].update(height=args.size, width=args.size)
+    params["flow"]["flow_model"] = flow_model_checkpoint(params["flow"]["flow_model"], params["synth_train"],
+                                                         params["train_flow"], ROOT)  # the repository's, else trained
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     manifest = gpu_manifest(work, args.items, args.size)
     warm_up = gpu_manifest(work, 2, args.size, "warm-up", first=args.items)

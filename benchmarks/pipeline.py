@@ -220,8 +220,11 @@ def in_fresh_process(phase: str, settings: dict, cwd: Path, workdir: Path, env: 
 
 def write_project(folder: Path, workdir: Path, batch: int, updates: dict) -> None:
     """``folder/params.yaml``: the project's params with the first ``batch`` prompts of data/prompts.csv, the
-    segmenter trained in ``workdir``, a store of its own and the sections in ``updates`` changed."""
+    segmenter trained in ``workdir``, the repository's G_flow (else one trained once into the user model cache),
+    a store of its own and the sections in ``updates`` changed."""
     import yaml
+
+    from tasks.offline_models import flow_model_checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -229,6 +232,8 @@ def write_project(folder: Path, workdir: Path, batch: int, updates: dict) -> Non
     (folder / "prompts.csv").write_text("\n".join(lines[:batch + 1]) + "\n")
     params["rewrite"]["prompts"] = "prompts.csv"
     params["mask"]["checkpoint"] = "segmenter"
+    params["flow"]["flow_model"] = flow_model_checkpoint(params["flow"]["flow_model"], params["synth_train"],
+                                                         params["train_flow"], ROOT)
     params["run"]["store"] = "store"
     for section, values in updates.items():
         params[section].update(values)

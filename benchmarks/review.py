@@ -39,7 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         _, _, mask = write_picture(root, size, size, (slice(size // 8, size // 2), slice(size // 8, size // 2)))
-        params = {"models": {"profile": "procedural"}, "video": {"frames": args.frames}}
+        params = {"models": {"profile": "procedural"}, "flow": {"source": "direction"}, "video": {"frames": args.frames}}
         generate("a watercolor painting of a waterfall", root / "out", params, image=root / "painting.png",
                  mask=root / "water.png")
         folder = open_folder(root / "out")

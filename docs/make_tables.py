@@ -55,6 +55,14 @@ TABLES = {
         ("IoU of the segmentation alone (`segmentation_iou`)", "{segmentation_iou:.3f}"),
         ("named directions inside their range (`direction_within_range`)", "{direction_within_range:.0%}"),
     )),
+    "motion": Table("generate.json", (
+        "motion source (`flow.source`): end-point error against the exact truth, pixels per frame before the "
+        "artistic ×0.5 — parts the prompt determines (`flow_epe`) / the others, sign-free (`flow_epe_signfree`)",
+        "`make repro`"), tuple((label, f"{{flow_epe[{name}]:.3f}} / {{flow_epe_signfree[{name}]:.3f}}") for label, name in (
+            ("G_flow (`g_flow`, the default)", "g_flow"),
+            ("the direction phrase on the parts it names, class defaults elsewhere (`direction`)", "direction"),
+            ("every part its class's default, the phrase ignored (`class_default`)", "class_default"),
+            ("no motion (`zero`)", "zero")))),
 }
 
 

@@ -116,7 +116,7 @@ SECTIONS: dict[str, Section] = {
     "synth_train": Section(("tasks.synth:SynthOptions",), defaults={
         "count": 96, "seed": 1000, "height": 256, "width": 256, "crf": 10, "validation_every": 8, "scenes": "world"}),
     "train_flow": Section(("stages.learned.train_flow:FlowTrainingOptions", *TRAINING), defaults={
-        "gan_weight": 0, "feature_matching_weight": 0, "iterations": 300, "lr_g": 0.001, "lr_d": 0.002,
+        "gan_weight": 0, "feature_matching_weight": 0, "iterations": 500, "lr_g": 0.001, "lr_d": 0.002,
         "lr_schedule": "cosine", "checkpoint_every": 50}, keys={"data": TRAINING_DATA}),
     "train_frame": Section(("stages.learned.train_frame:FrameTrainingOptions", *TRAINING), defaults={
         "crop": 48, "flow_model": "data/models/g_flow", "predicted_flow_iterations": 50, "iterations": 250,

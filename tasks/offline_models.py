@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from stages.diffusion.local_models import models_dir
+from stages.errors import InputError
 from stages.learned.loading import checkpoint_files
 from stages.learned.train_flow import FlowTraining
 from stages.masks.segmenters import SegmenterOptions
@@ -54,12 +55,17 @@ def trained_flow_model(folder: Path) -> bool:
     return all(path.is_file() for path in checkpoint_files("flow_model", folder))
 
 
-def flow_model_checkpoint(flow_model: str, scenes: dict, training: dict) -> str:
-    """G_flow's folder: ``flow_model`` when it holds one or is not the default, else the user model cache's,
-    trained on demand as the DVC stages train it: the scenes of ``scenes`` (the ``synth_train`` section, every
-    key given) and the run of ``training`` (the ``train_flow`` section; its ``data`` is those scenes)."""
-    if trained_flow_model(Path(flow_model)) or flow_model != FlowOptions.flow_model:
-        return flow_model
+def flow_model_checkpoint(flow_model: str, scenes: dict, training: dict, root: str | Path = ".") -> str:
+    """G_flow's folder: ``flow_model`` (relative to ``root``) when it holds one or is not the default, else the
+    user model cache's, trained on demand as the DVC stages train it: the scenes of ``scenes`` (the
+    ``synth_train`` section, every key given) and the run of ``training`` (the ``train_flow`` section; its
+    ``data`` is those scenes)."""
+    given = Path(root, flow_model)
+    if trained_flow_model(given) or flow_model != FlowOptions.flow_model:
+        return str(given)
+    if not scenes or not training:
+        raise InputError(f"no G_flow in {given}: point flow.flow_model at one, or give the synth_train and train_flow "
+                         "sections to train it (the command line reads them from params.yaml or its defaults)")
     training = {key: value for key, value in training.items() if key != "data"}
     digest = json_digest({"scenes": scenes, "training": training,
                           "code": code_digest(("tasks.synth", "stages.learned.train_flow"))})

@@ -44,7 +44,7 @@ def generate(prompt: str, out_dir: Path, params: dict, region: str | None = None
             pipeline.settings.mask.segmenter.checkpoint)}}
     if pipeline.settings.flow.source == "g_flow":
         params = {**params, "flow": {**(params.get("flow") or {}), "flow_model": flow_model_checkpoint(
-            pipeline.settings.flow.flow_model, params["synth_train"], params["train_flow"])}}
+            pipeline.settings.flow.flow_model, params.get("synth_train") or {}, params.get("train_flow") or {})}}
     pipeline = CinemagraphPipeline.from_params(params)
     result = pipeline(prompt, image=picture, mask=given, region=region, direction=direction, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ from tqdm import tqdm
 from stages.scenes.eulerian import write_motion
 from stages.motion.flowfield import flow_to_rgb
 from stages.images import save_png
-from stages.learned.world_scenes import world_scene
+from stages.learned.data import SIGN_FREE_SUFFIX
+from stages.learned.world_scenes import sign_free_mask, world_scene
 from stages.scenes.landscapes import make_scene
 from stages.video import write_video
 from stages.values import COUNT, FPS, FRAMES, SEED, Range, one_of, ruled
@@ -45,11 +46,13 @@ class SynthOptions:
 
 
 def synth_item(item: Item, params: dict, out_dir: Path) -> dict:
-    """Write ``<id>_input.png``, ``<id>_gt.mp4``, ``<id>_motion.pth``, ``<id>_mask.png`` and a flow picture."""
+    """Write ``<id>_input.png``, ``<id>_gt.mp4``, ``<id>_motion.pth``, ``<id>_mask.png``, a flow picture and, for
+    the world's scenes, ``<id>_signfree.png`` (where the sign of the motion was left to chance)."""
     seed = item.values["seed"]
     if params.get("scenes", "landscapes") == "world":
         drawn = world_scene(seed, params["height"], params["width"], params["frames"])
         scene, caption = drawn.scene, drawn.caption
+        save_png(out_dir / f"{item.id}{SIGN_FREE_SUFFIX}", sign_free_mask(drawn))
     else:
         scene = make_scene(seed, params["height"], params["width"], params["frames"])
         caption = scene.caption

@@ -19,19 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from stages.images import iou, load_mask
+from stages.learned.world_scenes import SIGN_KNOWN_KINDS
 from stages.motion.sources import MOTION_SOURCES, SOURCE_NAMES, FlowOptions
 from stages.registry import create
 from tasks.generate import motion_inputs
-
-DETERMINED_KINDS = ("waterfall",)
-"""World kinds whose motion does not depend on a random sign: a waterfall always falls."""
 
 
 def truth_regions(twins: Path, meta: dict) -> list[tuple[np.ndarray, bool]]:
     """Per truth region of the artistic image: (mask bool (H, W), whether the prompt determines its motion)."""
     procedural = meta["procedural"]
     named = procedural["kinds"][0] if procedural.get("direction_angle") is not None else None
-    return [(load_mask(twins / path), kind in DETERMINED_KINDS or kind == named)
+    return [(load_mask(twins / path), kind in SIGN_KNOWN_KINDS or kind == named)
             for kind, path in meta["truth"]["classes"].items()]
 
 

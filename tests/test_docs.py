@@ -28,7 +28,9 @@ FIXTURE = {
     "train_frame.json": {"psnr_learned": 27.0649, "psnr_renderer": 26.4951, "psnr_learned_predicted_flow": 21.2,
                          "psnr_renderer_predicted_flow": 21.0949, "final_loss": 0.5},
     "generate.json": {"prompts": 25, "videos": 24, "failed": 1, "scored_against_truth": 24, "mask_iou": 0.8886,
-                      "segmentation_iou": 0.8671, "direction_within_range": 0.9583},
+                      "segmentation_iou": 0.8671, "direction_within_range": 0.9583, "flow_source": "g_flow",
+                      "flow_epe": {"g_flow": 0.41, "direction": 0.39, "class_default": 0.7, "zero": 0.95},
+                      "flow_epe_signfree": {"g_flow": 0.3, "direction": 0.15, "class_default": 0.15, "zero": 0.63}},
 }
 
 
@@ -86,6 +88,12 @@ def test_a_table_renders_from_a_metrics_file():
     flow = make_tables.render(make_tables.TABLES["train_flow"], FIXTURE["train_flow.json"]).splitlines()
     assert flow[2] == "| G_flow end-point error (`epe`) | 0.305 |"
     assert flow[3] == "| … relative to zero flow (`epe_vs_zero`) | 0.42 |"
+    motion = make_tables.render(make_tables.TABLES["motion"], FIXTURE["generate.json"]).splitlines()
+    assert motion[2:] == ["| G_flow (`g_flow`, the default) | 0.410 / 0.300 |",
+                          "| the direction phrase on the parts it names, class defaults elsewhere (`direction`) | "
+                          "0.390 / 0.150 |",
+                          "| every part its class's default, the phrase ignored (`class_default`) | 0.700 / 0.150 |",
+                          "| no motion (`zero`) | 0.950 / 0.630 |"]
     frame = make_tables.render(make_tables.TABLES["train_frame"], FIXTURE["train_frame.json"]).splitlines()
     assert frame[2].endswith("| 27.06 / 26.50 dB |") and frame[3].endswith("| 21.20 / 21.09 dB |")
 

@@ -7,7 +7,8 @@ one folder per clip). Captions come from ``captions.json`` ({id: caption}) or ``
 ``<id>: caption``, split at the first colon, so captions may contain colons) beside the clips or at the root.
 
 A sample is a dict: ``image`` float32 (3, h, w) in [0, 1], ``mask`` (1, h, w) in {0, 1} (pixels whose
-ground-truth speed exceeds a threshold), ``flow`` (2, h, w) in pixels per frame, ``caption``, ``id``, and
+ground-truth speed exceeds a threshold), ``flow`` (2, h, w) in pixels per frame, ``sign_free`` (1, h, w) in {0, 1}
+(moving pixels whose sign was left to chance, :data:`SIGN_FREE_SUFFIX`), ``caption``, ``id``, and
 on request ``hint`` (2, h, w), the unit direction of each moving region spread over it, and the frames
 G_frame learns from: ``last`` (the clip's last frame, N = ``span``), ``target`` (frame ``step``, 0 < step < N)
 and ``feather`` (1, h, w), the compositing weight of the moving region.
@@ -30,11 +31,14 @@ from stages.errors import InputError
 from stages.options import pick
 from stages.scenes.eulerian import Clip, list_clips, read_motion
 from stages.motion.flowfield import Hint, dense_flow, hints_from_flow
-from stages.images import load_rgb, to_tensor
+from stages.images import load_mask, load_rgb, to_tensor
 from stages.video import read_video
 from stages.values import Range, ruled
 
 FLOW_SCALE = 64.0  # G_flow predicts flow / FLOW_SCALE (method §6)
+SIGN_FREE_SUFFIX = "_signfree.png"
+"""Optional per clip (``<id>_signfree.png``, white where the sign of the motion was left to chance: the offline
+world's scenes write it); a clip without one is determined everywhere."""
 
 
 def find_clips(root: str | Path, split: str) -> list[Clip]:
@@ -170,6 +174,9 @@ class EulerianClips(Dataset):
         if flow.shape[1:] != image.shape[:2]:
             raise InputError(f"{clip.id}: motion {flow.shape[1:]} and image {image.shape[:2]} differ in size")
         arrays = {"image": image, "flow": flow}
+        sign_free = clip.motion.with_name(f"{clip.id}{SIGN_FREE_SUFFIX}")
+        if sign_free.is_file():
+            arrays["sign_free"] = load_mask(sign_free, image.shape[:2])
         if self.options.frames:
             video = read_video(clip.video)
             if video.shape[1:3] != image.shape[:2] or len(video) < 3:
@@ -196,6 +203,8 @@ class EulerianClips(Dataset):
                          if self.augment else ((height - side) // 2, (width - side) // 2))
         window = (slice(top, top + crop_h), slice(left, left + crop_w))
         arrays = {"image": full["image"][window], "flow": full["flow"][(slice(None), *window)]}
+        if "sign_free" in full:
+            arrays["sign_free"] = full["sign_free"][window]
         sample: dict = {"id": clip.id, "caption": clip.caption or ""}
         if self.options.frames:
             video = full["video"]
@@ -207,8 +216,10 @@ class EulerianClips(Dataset):
             arrays = flip_horizontal(arrays)
             sample["caption"] = mirror_caption(sample["caption"])
         mask = motion_mask(arrays["flow"], self.options.mask_threshold)
+        sign_free = arrays.get("sign_free", np.zeros_like(mask)) & mask
         sample.update(image=to_tensor(arrays["image"])[0], flow=torch.from_numpy(np.ascontiguousarray(arrays["flow"])),
-                      mask=torch.from_numpy(mask[None].astype(np.float32)))
+                      mask=torch.from_numpy(mask[None].astype(np.float32)),
+                      sign_free=torch.from_numpy(sign_free[None].astype(np.float32)))
         if self.options.hint:
             hint = direction_hint(arrays["flow"], mask, self.options.hint_smoothness)
             sample["hint"] = torch.from_numpy(hint)
@@ -228,6 +239,8 @@ def _resize(arrays: dict[str, np.ndarray], short: int | None) -> dict[str, np.nd
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = {"image": cv2.resize(arrays["image"], size, interpolation=interpolation),
                "flow": np.stack([cv2.resize(c, size, interpolation=interpolation) for c in arrays["flow"]]) * scale}
+    if "sign_free" in arrays:
+        resized["sign_free"] = cv2.resize(arrays["sign_free"].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     if "video" in arrays:
         resized["video"] = np.stack([cv2.resize(f, size, interpolation=interpolation) for f in arrays["video"]])
     return resized

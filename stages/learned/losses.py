@@ -21,6 +21,17 @@ def endpoint_error(predicted: torch.Tensor, target: torch.Tensor, mask: torch.Te
     return (distance * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def sign_free_endpoint_error(predicted: torch.Tensor, target: torch.Tensor, sign_free: torch.Tensor,
+                             mask: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`endpoint_error`, except that each sample's pixels in ``sign_free`` (B, 1, H, W) in {0, 1} — where
+    the truth's sign was left to chance — are compared with whichever of ±``target`` is closer over them."""
+    weight = torch.ones_like(predicted[:, :1]) if mask is None else mask
+    direct = torch.linalg.vector_norm(predicted - target, dim=1, keepdim=True) * weight
+    flipped = torch.linalg.vector_norm(predicted + target, dim=1, keepdim=True) * weight
+    free = torch.minimum((direct * sign_free).sum((1, 2, 3)), (flipped * sign_free).sum((1, 2, 3)))
+    return ((direct * (1 - sign_free)).sum() + free.sum()) / weight.sum().clamp_min(1.0)
+
+
 def lsgan_generator_loss(fake: list[list[torch.Tensor]]) -> torch.Tensor:
     """Least-squares GAN loss of the generator: mean over discriminators of mean((D(fake) − 1)²)."""
     return torch.stack([(outputs[-1] - 1).pow(2).mean() for outputs in fake]).mean()

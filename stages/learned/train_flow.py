@@ -4,7 +4,9 @@ Held-out metrics, in pixels per frame inside the masks (pixel-weighted over the 
 ``epe`` of G_flow, ``epe_zero`` of predicting zero flow, ``epe_mean`` of predicting the training set's mean
 flow vector, ``epe_caption_direction`` of moving the whole mask uniformly in the direction its caption names
 (``stages.text.directions``; zero flow where it names none) at the training set's mean speed, and
-``speed_outside`` — G_flow's mean speed outside the masks, which should be about zero.
+``speed_outside`` — G_flow's mean speed outside the masks, which should be about zero. Where a clip says the sign
+of its motion was left to chance (``sign_free``: the offline world's scenes), errors there — and the training
+loss — take whichever sign of the truth is closer, per clip.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from stages.learned.data import FLOW_SCALE, EulerianClips, StageDataOptions, mir
 from stages.learned.flow_net import FLOW_PRESETS, FlowNet, FlowNetConfig
 from stages.learned.layers import MultiScaleDiscriminator
 from stages.learned.losses import (endpoint_error, feature_matching_loss, lsgan_discriminator_loss,
-                                   lsgan_generator_loss)
+                                   lsgan_generator_loss, sign_free_endpoint_error)
 from stages.learned.text import TextEncoderOptions, caption_direction, encode_captions, text_width
 from stages.learned.training import GanTraining, as_batch, to_device
 from stages.errors import InputError
@@ -130,7 +132,7 @@ class FlowTraining(GanTraining):
             trainer.optimise(loss_d, "d")
             losses["d"] = float(loss_d.detach())
         with trainer.autocast():
-            epe = endpoint_error(predicted.float(), target)
+            epe = sign_free_endpoint_error(predicted.float(), target, batch["sign_free"])
             loss_g = weights.epe_weight * epe
             if self.adversarial:
                 fake = self.discriminator(torch.cat([condition, predicted * DISCRIMINATOR_FLOW_GAIN], 1))
@@ -152,14 +154,13 @@ class FlowTraining(GanTraining):
             batch = to_device(as_batch(self.validation_set[index]), self.trainer.device)
             with self.trainer.autocast():
                 predicted = self.predict(batch, self.average).float() * FLOW_SCALE
-            flow, mask = batch["flow"], batch["mask"]
+            flow, mask, free = batch["flow"], batch["mask"], batch["sign_free"]
             moving, still = float(mask.sum()), float((1 - mask).sum())
-            sums["epe"] += float(endpoint_error(predicted, flow, mask)) * moving
-            sums["epe_zero"] += float(endpoint_error(torch.zeros_like(flow), flow, mask)) * moving
-            sums["epe_mean"] += float(endpoint_error(mean.expand_as(flow), flow, mask)) * moving
             uniform = torch.tensor(np.multiply(caption_direction(batch["caption"][0]), self.mean_speed), dtype=torch.float32,
                                    device=flow.device).view(1, 2, 1, 1).expand_as(flow)
-            sums["epe_caption_direction"] += float(endpoint_error(uniform, flow, mask)) * moving
+            for name, guess in (("epe", predicted), ("epe_zero", torch.zeros_like(flow)),
+                                ("epe_mean", mean.expand_as(flow)), ("epe_caption_direction", uniform)):
+                sums[name] += float(sign_free_endpoint_error(guess, flow, free, mask)) * moving
             sums["speed_outside"] += float(endpoint_error(predicted, torch.zeros_like(flow), 1 - mask)) * still
             inside, outside = inside + moving, outside + still
         metrics = {k: v / max(outside if k == "speed_outside" else inside, 1.0) for k, v in sums.items()}

@@ -26,6 +26,7 @@ from flows.cli import main
 from flows.bulk import dated_folder
 from stages.images import save_png
 from tasks.prefect_server import PrefectServer
+from tests.learned_helpers import flow_checkpoint
 from tests.paths import ROOT
 from tests.ray_nodes import RayNode
 
@@ -148,6 +149,7 @@ def test_the_nightly_run_on_a_cluster_survives_a_lost_node_and_runs_once_at_a_ti
     parameters = {"manifest": str(write_manifest(tmp_path)), "output": str(tmp_path / "runs" / "{date}"),
                   "executor": "ray", "workers": 2,
                   "settings": ["models.profile=procedural", "twins.height=64", "twins.width=64", "video.frames=8",
+                               f"flow.flow_model={flow_checkpoint(tmp_path / 'g_flow')}",
                                f"run.store={tmp_path / 'store'}", f"run.ray_address={head.address}"]}
     worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "cinemagraph"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

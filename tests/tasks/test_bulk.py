@@ -20,8 +20,8 @@ from tasks.bulk.lock import RunLock
 from tasks.bulk.manifest import read_manifest
 from tasks.bulk.runner import BulkRun
 from tasks.bulk.steps import check_settings
-from tasks.masks import train_segment
 
+from tests.learned_helpers import flow_checkpoint
 from tests.paths import ROOT
 
 PROMPTS = ["a large river flowing in front of a mountain, oil painting", "a waterfall between green hills, watercolor",
@@ -30,14 +30,15 @@ PROMPTS = ["a large river flowing in front of a mountain, oil painting", "a wate
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A folder with params.yaml (64², 6-frame loops in mp4 and npz, a quickly trained segmenter)."""
+def project(tmp_path_factory, quick_segmenter):
+    """A folder with params.yaml (64², 6-frame loops in mp4 and npz, a quickly trained segmenter, an untrained
+    G_flow)."""
     root = tmp_path_factory.mktemp("bulk")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    train_segment({**params["train_segment"], "count": 16, "held_out": 2, "iterations": 40}, root / "segmenter",
-                  root / "segmenter.json")
+    flow_checkpoint(root / "g_flow", seed=4)
     params["twins"].update(height=64, width=64)
-    params["mask"].update(checkpoint=str(root / "segmenter"))
+    params["mask"].update(checkpoint=str(quick_segmenter))
+    params["flow"].update(flow_model=str(root / "g_flow"))
     params["video"].update(frames=6, formats=["mp4", "npz"])
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     return root

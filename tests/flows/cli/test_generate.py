@@ -15,18 +15,21 @@ from stages.images import load_mask, load_rgb, save_png
 from stages.masks.clustering import cluster_attention
 from tasks.masks import train_segment
 
+from tests.learned_helpers import flow_checkpoint
 from tests.paths import ROOT
 
 
 @pytest.fixture(scope="module")
 def params_file(tmp_path_factory):
-    """params.yaml at 128² with a quickly trained offline segmenter and short loops."""
+    """params.yaml at 128² with a quickly trained offline segmenter, an untrained G_flow and short loops."""
     root = tmp_path_factory.mktemp("generate")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     section = {**params["train_segment"], "count": 48, "held_out": 4, "iterations": 150}  # 60 left it thread-dependent
     train_segment(section, root / "segmenter", root / "train_segment.json")
+    flow_checkpoint(root / "g_flow", seed=3)
     params["twins"].update(height=128, width=128)
     params["mask"].update(checkpoint=str(root / "segmenter"))
+    params["flow"].update(flow_model=str(root / "g_flow"))
     params["video"].update(frames=12, formats=["mp4", "npz"])
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     return root / "params.yaml"
@@ -90,6 +93,7 @@ def test_a_region_nobody_can_segment_is_one_line(params_file, tmp_path, capsys):
 def test_a_picture_on_a_diffusion_profile_is_inverted(tmp_path, capsys):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["models"].update(profile="tiny", device="cpu")
+    params["flow"].update(source="direction")
     params["twins"].update(height=64, width=64, steps=4)
     params["video"].update(frames=4, formats=["npz"])
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -162,14 +166,15 @@ def test_a_picture_of_the_procedural_world_needs_no_mask(params_file, tmp_path, 
 @pytest.mark.slow
 def test_generate_works_in_an_empty_folder_and_trains_the_offline_segmenter_once(tmp_path):
     """No params.yaml, nothing trained: the offline default (procedural), the segmenter trained into the user
-    model cache on the first run and reused on the second."""
+    model cache on the first run and reused on the second (the motion by rule: G_flow trained on demand is
+    tested in tests/tasks/test_offline_models.py)."""
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "CINEMAGRAPH_MODELS": str(tmp_path / "models"), "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-c", "from flows.cli import program; program()", "generate",
-               "a calm lake under a cloudy sky, watercolor painting", "--frames", "4", "-o"]
+               "a calm lake under a cloudy sky, watercolor painting", "--frames", "4", "--motion", "direction", "-o"]
     first = subprocess.run([*command, "out1"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     assert "training the offline segmenter once" in first.stderr
