@@ -13,6 +13,7 @@
    G_flow's EPE is within 20 % of the true-flow G_flow's.
 
     nice -n 10 python benchmarks/dataset.py [--count 96] [--iterations 300] [--seed 0] [--threads 2]
+                                            [--scenes landscapes] [--size 96x128]
 """
 
 from __future__ import annotations
@@ -113,9 +114,16 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=None, help="G_flow iterations (default: train_flow's)")
     parser.add_argument("--seed", type=int, default=0, help="G_flow's training seed")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--scenes", choices=("world", "landscapes"), help="synth_train.scenes (default: params.yaml's)")
+    parser.add_argument("--size", help="HEIGHTxWIDTH of the scenes (default: synth_train's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     params = load_params("params.yaml")
+    if args.scenes:
+        params["synth_train"]["scenes"] = args.scenes
+    if args.size:
+        height, width = (int(side) for side in args.size.split("x"))
+        params["synth_train"].update(height=height, width=width)
     count = args.count or params["synth_train"]["count"]
     iterations = args.iterations or params["train_flow"]["iterations"]
     threshold = params["train_flow"]["mask_threshold"]

@@ -45,8 +45,8 @@ def segmenter_checkpoint(checkpoint: str) -> str:
     options = SegmentTrainingOptions()
     digest = json_digest({"options": dataclasses.asdict(options), "code": code_digest("stages.masks.training")})
     folder = models_dir() / f"segmenter-{digest[:16]}"
-    build_once(folder, trained_segmenter, lambda work: train_segmenter(options, work),
-               "the offline segmenter (about a minute on two CPU cores)")
+    build_once(folder, trained_segmenter, lambda work: train_segmenter(options, work), "the offline segmenter",
+               "about a minute on two CPU cores")
     return str(folder)
 
 
@@ -71,7 +71,7 @@ def flow_model_checkpoint(flow_model: str, scenes: dict, training: dict, root: s
                           "code": code_digest(("tasks.synth", "stages.learned.train_flow"))})
     folder = models_dir() / f"g_flow-{digest[:16]}"
     build_once(folder, trained_flow_model, lambda work: train_flow_model(scenes, training, work),
-               "G_flow on the procedural world's scenes (a few minutes on two CPU cores)")
+               "G_flow on the procedural world's scenes", "a few minutes on two CPU cores")
     return str(folder)
 
 
@@ -83,9 +83,11 @@ def train_flow_model(scenes: dict, training: dict, out_dir: Path) -> None:
         run.export(out_dir, run.run())
 
 
-def build_once(folder: Path, ready: Callable[[Path], bool], build: Callable[[Path], None], what: str) -> None:
+def build_once(folder: Path, ready: Callable[[Path], bool], build: Callable[[Path], None], what: str,
+               duration: str) -> None:
     """``build(work)`` into a fresh folder renamed to ``folder``, unless ``ready(folder)``, also after waiting
-    for the lock of another process building it; ``what`` is named on stderr while it builds."""
+    for the lock of another process building it; ``what`` and how long it takes (``duration``) are said on
+    stderr while it builds."""
     if ready(folder):
         return
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +95,7 @@ def build_once(folder: Path, ready: Callable[[Path], bool], build: Callable[[Pat
         fcntl.flock(lock, fcntl.LOCK_EX)
         if ready(folder):
             return
-        print(f"training {what} once into {folder}; it is reused afterwards", file=sys.stderr)
+        print(f"training {what} once into {folder} ({duration}; it is reused afterwards)", file=sys.stderr)
         work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
         try:
             build(work)

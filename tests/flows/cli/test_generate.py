@@ -51,8 +51,11 @@ def test_generate_writes_every_step_and_an_exact_loop(params_file, tmp_path, cap
     assert all(np.array_equal(frame[~mask], artistic[~mask]) for frame in frames)
     meta = json.loads((out / "cinemagraph_meta.json").read_text())
     assert meta["region"] == "waterfall" and meta["seed"] == 3
-    parts = meta["motion"]["parts"]  # no direction in the prompt: every part moves as its class does
-    assert parts and all(part["source"].startswith(f"default: a {part['class']} ") for part in parts)
+    motion = meta["motion"]  # G_flow's (an untrained one here), clamped to ±1 px/frame, halved
+    assert motion["source"] == "g_flow" and motion["scale"] == 0.5 and motion["parts"]
+    assert all(part["source"].startswith("G_flow (text-conditioned)") for part in motion["parts"])
+    flow = np.load(out / "flow.npy")
+    assert np.abs(flow).max() <= 0.5 + 1e-6 and flow[:, mask].any() and not flow[:, ~mask].any()
     truth = load_mask(out / "truth_mask.png")
     assert mask.any() and (mask & truth).sum() / mask.sum() > 0.8  # what moves is the waterfall (quality: DVC metrics)
     assert "cinemagraph.mp4" in (out / "index.html").read_text()
@@ -73,7 +76,8 @@ def test_a_picture_with_a_given_mask_is_its_own_twin(params_file, tmp_path, caps
     picture, mask = painting_and_sea(tmp_path, seed=0)
     out = tmp_path / "out"
     code = main(["generate", "the ninth wave, a stormy sea flowing to the left", "--image", str(tmp_path / "painting.png"),
-                 "--mask", str(tmp_path / "sea.png"), "-o", str(out), "--params", str(params_file)])
+                 "--mask", str(tmp_path / "sea.png"), "--motion", "direction", "-o", str(out), "--params",
+                 str(params_file)])
     assert code == 0, capsys.readouterr().err
     artistic = load_rgb(out / "artistic.png")
     assert np.array_equal(artistic, picture)  # the whole picture, at its exact size (72 × 100: no crop to 16s)
