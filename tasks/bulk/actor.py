@@ -18,7 +18,7 @@ import ray
 from ray.exceptions import RayActorError
 
 from tasks.bulk.manifest import ItemSpec
-from tasks.bulk.steps import run_item
+from tasks.bulk.steps import run_item, warm_up_item
 from tasks.ray_executor import connect, use_assigned_cpus
 
 ATTEMPTS = 3
@@ -30,12 +30,17 @@ WAIT_S = 1.0
 @ray.remote
 class BulkActor:
     """Runs bulk items (tasks.bulk.steps.run_item) on the CPUs Ray assigned it, in the driver's folder when
-    this node sees it (relative paths of the settings then mean the same on every node)."""
+    this node sees it (relative paths of the settings then mean the same on every node).
 
-    def __init__(self, folder: str):
+    ``warm_up``: an item run once at start into a throwaway store (tasks.bulk.steps.warm_up_item), so that the actor
+    is ready — its steps imported, their code digests taken, their models loaded — before its first item."""
+
+    def __init__(self, folder: str, params: dict, warm_up: ItemSpec | None):
         use_assigned_cpus()
         if os.path.isdir(folder):
             os.chdir(folder)
+        if warm_up is not None:
+            warm_up_item(warm_up, params)
 
     def ready(self) -> bool:
         """True once the actor is up (after a restart too)."""
@@ -49,15 +54,15 @@ class BulkActor:
 class RayWorkers:
     """A pool of ``count`` :class:`BulkActor`, each running whole items; an actor that dies is restarted (up to
     :data:`ATTEMPTS` times) and rejoins the pool once it is up again, while its item runs on the next free
-    actor."""
+    actor. ``warm_up``: the item each actor runs at start, into a throwaway store (None: none)."""
 
-    def __init__(self, params: dict, store_root: str, count: int, run: dict):
+    def __init__(self, params: dict, store_root: str, count: int, run: dict, warm_up: ItemSpec | None = None):
         connect(run.get("num_cpus"), run.get("ray_address"), int(run.get("object_store_mb", 512)))
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
         actor = BulkActor.options(num_cpus=round(min(1.0, cpus / count), 4), num_gpus=round(min(1.0, gpus / count), 4),
                                   max_restarts=ATTEMPTS, scheduling_strategy="SPREAD")
-        self.actors = [actor.remote(os.getcwd()) for _ in range(count)]
+        self.actors = [actor.remote(os.getcwd(), params, warm_up) for _ in range(count)]
         self.free: queue.Queue = queue.Queue()
         for handle in self.actors:
             self.free.put(handle)

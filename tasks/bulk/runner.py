@@ -23,7 +23,7 @@ from tasks.bulk.journal import Journal, link_item, reconcile, write_results
 from tasks.bulk.lock import RunLock
 from tasks.bulk.manifest import ItemSpec
 from tasks.bulk.plan import Plan, check_free_space, make_plan, shards
-from tasks.bulk.steps import run_item
+from tasks.bulk.steps import run_item, take_step_codes
 from tasks.store import Store
 
 if TYPE_CHECKING:
@@ -74,8 +74,9 @@ class BulkRun:
         self._started = time.perf_counter()
 
     def start(self, dry_run: bool = False) -> Plan:
-        """Take the run lock (InputError naming a live holder), reconcile, plan, check free space; a dry run
-        releases the lock and changes nothing but leftovers of a killed run."""
+        """Take the run lock (InputError naming a live holder), reconcile, plan, check free space, take the
+        steps' code digests (tasks.bulk.steps.take_step_codes: seconds a command spends while its Prefect
+        server comes up); a dry run releases the lock and changes nothing but leftovers of a killed run."""
         self.lock.acquire()
         try:
             staging = self.store.clean_staging()
@@ -87,6 +88,7 @@ class BulkRun:
                 self.lock.release()
                 return self.plan
             check_free_space([self.run_dir, self.store.root], self.plan.estimate_bytes(), self.keep_free_mb)
+            take_step_codes()
             self._record_start()
         except BaseException:
             self.lock.release()
@@ -110,7 +112,8 @@ class BulkRun:
         if self.executor == "ray":
             from tasks.bulk.actor import RayWorkers
 
-            self._pool = RayWorkers(self.params, store_root, self.workers, self.params.get("run") or {})
+            self._pool = RayWorkers(self.params, store_root, self.workers, self.params.get("run") or {},
+                                    self.plan.todo[0] if self.plan.todo else None)
         else:
             self._pool = LocalWorkers(self.params, store_root)
         self._bar = tqdm(total=len(self.plan.todo), desc="bulk", unit="item", dynamic_ncols=True)
