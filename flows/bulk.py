@@ -65,6 +65,9 @@ def bulk_flow(run: BulkRun) -> dict:
         futures = [shard_task.submit(run, shard, artifact) for shard in run.shards()]
         wait(futures)
         update_progress_artifact(artifact, run.progress())
+    except KeyboardInterrupt:  # Ctrl-C: the items running finish and are committed, no other starts
+        run.stop("interrupted")
+        raise
     finally:
         summary = run.finish()
     return summary

@@ -15,7 +15,7 @@ import queue
 import threading
 
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 
 from tasks.bulk.manifest import ItemSpec
 from tasks.bulk.steps import run_item, warm_up_item
@@ -72,7 +72,8 @@ class RayWorkers:
         self.params, self.store_root = params, store_root
 
     def run(self, spec: ItemSpec) -> dict:
-        """One item's outcome (with ``attempts``: the actors it ran on), on the next free actor."""
+        """One item's outcome (with ``attempts``: the actors it ran on), on the next free actor; what the item
+        raised (a full disk: tasks.batch.execute_item) is raised here."""
         died = "no worker is left"
         for attempt in range(1, ATTEMPTS + 1):
             handle = self._next_free()
@@ -80,6 +81,9 @@ class RayWorkers:
                 break
             try:
                 outcome = ray.get(handle.run.remote(spec, self.params, self.store_root))
+            except RayTaskError as error:  # the item raised (a full disk): the actor is alive and free again
+                self.free.put(handle)
+                raise error.cause from error
             except RayActorError as error:
                 died = f"its worker died {attempt} time(s) ({str(error).splitlines()[0]})"
                 threading.Thread(target=self._rejoin, args=(handle,), name="bulk-actor-rejoin", daemon=True).start()
