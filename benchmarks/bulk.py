@@ -134,7 +134,7 @@ def phase_workers(work: Path, params_file: Path, args) -> dict:
         run.open()
         import ray
 
-        ray.get([actor.__ray_ready__.remote() for actor in run._pool.actors])  # started: time the items only
+        ray.get([actor.ready.remote() for actor in run._pool.actors])  # started, warmed up: time the items only
         begun = time.perf_counter()
         with ThreadPoolExecutor(workers) as threads:
             list(threads.map(run.run_shard, run.shards()))

@@ -32,18 +32,21 @@ class BulkActor:
     """Runs bulk items (tasks.bulk.steps.run_item) on the CPUs Ray assigned it, in the driver's folder when
     this node sees it (relative paths of the settings then mean the same on every node).
 
-    ``warm_up``: an item run once at start into a throwaway store (tasks.bulk.steps.warm_up_item), so that the actor
-    is ready — its steps imported, their code digests taken, their models loaded — before its first item."""
+    ``warm_up``: an item its first :meth:`ready` runs into a throwaway store (tasks.bulk.steps.warm_up_item), so
+    that the actor is ready — its steps imported, their code digests taken, their models loaded — before its
+    first item."""
 
     def __init__(self, folder: str, params: dict, warm_up: ItemSpec | None):
         use_assigned_cpus()
         if os.path.isdir(folder):
             os.chdir(folder)
-        if warm_up is not None:
-            warm_up_item(warm_up, params)
+        self.params, self.warm_up = params, warm_up
 
     def ready(self) -> bool:
-        """True once the actor is up (after a restart too)."""
+        """True once the actor is up and warmed up (after a restart too): the first call runs the warm-up."""
+        if self.warm_up is not None:
+            warm_up_item(self.warm_up, self.params)
+            self.warm_up = None
         return True
 
     def run(self, spec: ItemSpec, params: dict, store_root: str) -> dict:
@@ -54,7 +57,7 @@ class BulkActor:
 class RayWorkers:
     """A pool of ``count`` :class:`BulkActor`, each running whole items; an actor that dies is restarted (up to
     :data:`ATTEMPTS` times) and rejoins the pool once it is up again, while its item runs on the next free
-    actor. ``warm_up``: the item each actor runs at start, into a throwaway store (None: none)."""
+    actor. ``warm_up``: the item each actor runs into a throwaway store before any other (None: none)."""
 
     def __init__(self, params: dict, store_root: str, count: int, run: dict, warm_up: ItemSpec | None = None):
         connect(run.get("num_cpus"), run.get("ray_address"), int(run.get("object_store_mb", 512)))
@@ -65,6 +68,7 @@ class RayWorkers:
         self.actors = [actor.remote(os.getcwd(), params, warm_up) for _ in range(count)]
         self.free: queue.Queue = queue.Queue()
         for handle in self.actors:
+            handle.ready.remote()  # the warm-up, first in the actor's queue
             self.free.put(handle)
         self.alive = count
         """Actors not dead for good (running, free or restarting)."""
