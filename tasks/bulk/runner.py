@@ -193,9 +193,9 @@ class BulkRun:
         return 100.0 if not total else 100.0 * (self.counts["done"] + self.counts["failed"]) / total
 
     def finish(self) -> dict:
-        """Wait for the shards still running (a stopped run's finish the items they hold: their rows are
-        written under the lock), close the workers and the bar, write results.parquet and report.html, free
-        the lock → a summary."""
+        """Wait for the shards still running (those of a stopped run finish the item each holds: its row is
+        written under the lock), close the workers and the bar, write results.parquet and report.html, free the
+        lock → a summary."""
         from tasks.bulk.report import write_report
 
         with self._shards_changed:
