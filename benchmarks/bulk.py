@@ -9,9 +9,12 @@
    ``RUN/items`` byte-identical.
 2. workers: items per minute with 1 and with 2 Ray actors (``--executor ray``), each rendering on one thread
    (CINEMAGRAPH_THREADS=1), so both configurations do the same work per item; a fresh store each, timed from the
-   first item (the actors' start-up excluded).
+   first item (the actors' start-up excluded: each loads its models by running one throwaway item).
 3. overhead: the bulk flow (Prefect, shards, store, keys, links, journal) against calling the pipeline
-   (tasks.one_prompt.generate) in a loop with the same parallelism, both on 2 threads in this process.
+   (tasks.one_prompt.generate) in a loop over the same items (prompts and seeds) with the same parallelism,
+   both on 2 threads in this process, after one untimed item has loaded the models; the bulk run's flow (Prefect's
+   flow and task runs, shards, the report) is timed, its start (lock, reconciliation, plan, code digests: what a
+   command does while its Prefect server comes up) is printed beside it as start_s.
 4. plan: a 100 000-row manifest read, validated, reconciled and planned without running any item: seconds and
    peak memory (tracemalloc).
 """
@@ -135,7 +138,7 @@ def phase_workers(work: Path, params_file: Path, args) -> dict:
         run.open()
         import ray
 
-        ray.get([actor.__ray_ready__.remote() for actor in run._pool.actors])  # started: time the items only
+        ray.get([actor.ready.remote() for actor in run._pool.actors])  # started, warmed up: time the items only
         begun = time.perf_counter()
         with ThreadPoolExecutor(workers) as threads:
             list(threads.map(run.run_shard, run.shards()))
@@ -151,23 +154,27 @@ def phase_overhead(work: Path, params_file: Path, args) -> dict:
     import yaml
 
     from flows.bulk import run_bulk_flow
+    from tasks.bulk.manifest import read_manifest
     from tasks.one_prompt import generate
     from tasks.prefect_server import prefect_api
 
-    rows = prompts(args.items)
+    manifest = write_manifest(work / "overhead.csv", prompts(args.items))
+    specs = read_manifest(manifest)  # the loop renders the same items: each with the seed the bulk run derives
     params = yaml.safe_load(params_file.read_text())
+    generate(SUBJECTS[0], work / "warm-up", params)  # models loaded and libraries imported before either is timed
     begun = time.perf_counter()
     with ThreadPoolExecutor(2) as threads:
-        list(threads.map(lambda row: generate(row["prompt"], work / "loop" / row["id"], params), rows))
+        list(threads.map(lambda spec: generate(spec.prompt, work / "loop" / spec.id, params, seed=spec.seed), specs))
     loop_s = time.perf_counter() - begun
     with prefect_api() as server:
         server.wait()
-        run = bulk_run(write_manifest(work / "overhead.csv", rows), work / "overhead", params_file,
-                       work / "store-overhead", 2)
+        begun = time.perf_counter()
+        run = bulk_run(manifest, work / "overhead", params_file, work / "store-overhead", 2)
+        start_s = time.perf_counter() - begun  # a command spends it while its Prefect server comes up
         begun = time.perf_counter()
         run_bulk_flow(run)
         bulk_s = time.perf_counter() - begun
-    return {"items": args.items, "loop_s": round(loop_s, 2), "bulk_s": round(bulk_s, 2),
+    return {"items": args.items, "loop_s": round(loop_s, 2), "bulk_s": round(bulk_s, 2), "start_s": round(start_s, 2),
             "overhead_per_item_ms": round(1000 * (bulk_s - loop_s) / args.items, 1),
             "overhead_percent": round(100 * (bulk_s / loop_s - 1), 1)}
 

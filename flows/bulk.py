@@ -7,7 +7,7 @@ paths and settings, not a started run, and names the run folder by the run's dat
 
 from __future__ import annotations
 
-import tasks.prefect_env  # noqa: F401  (Prefect settings before Prefect is imported)
+from tasks.prefect_env import without_heartbeats  # (Prefect settings before Prefect is imported)
 
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,14 +65,19 @@ def bulk_flow(run: BulkRun) -> dict:
         futures = [shard_task.submit(run, shard, artifact) for shard in run.shards()]
         wait(futures)
         update_progress_artifact(artifact, run.progress())
+    except KeyboardInterrupt:  # Ctrl-C: the items running finish and are committed, no other starts
+        run.stop("interrupted")
+        raise
     finally:
         summary = run.finish()
     return summary
 
 
 def run_bulk_flow(run: BulkRun) -> dict:
-    """:func:`bulk_flow` on ``run.workers`` threads (each shard waits on its item's worker)."""
-    return bulk_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=run.workers))(run)
+    """:func:`bulk_flow` on ``run.workers`` threads (each shard waits on its item's worker), sending no
+    heartbeats (tasks.prefect_env.without_heartbeats: the run's end would wait up to a second for them)."""
+    with without_heartbeats():
+        return bulk_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=run.workers))(run)
 
 
 def dated_folder(pattern: str, when: datetime) -> Path:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import torch
 
 from stages.devices import auto_dtype, auto_precision
-from stages.errors import InputError
+from stages.errors import InputError, disk_full
 from stages.files import file_digest
 from tasks.code import code_digest
 from tasks.store import Store, json_digest
@@ -119,7 +119,8 @@ def resolved_settings(section: dict, device: "torch.device") -> dict:
 def execute_item(step: ItemStep, item: Item, params: dict, key: str, store_root: str) -> dict:
     """Compute one item into the store (or find it there) → its record.
 
-    Failures come back as a record with ``status="failed"`` and the error; they are never stored.
+    Failures come back as a record with ``status="failed"`` and the error; they are never stored. A full disk
+    (stages.errors.disk_full) is raised instead: it is no fault of the item, and the caller stops.
     """
     store = Store(store_root)
     found = store.get(key)
@@ -137,6 +138,8 @@ def execute_item(step: ItemStep, item: Item, params: dict, key: str, store_root:
     except InputError as error:
         return {"id": item.id, "key": key, "status": "failed", "error": str(error)}
     except Exception as error:  # a batch records the failure and goes on
+        if disk_full(error):
+            raise
         detail = "".join(traceback.format_exception_only(type(error), error)).strip()
         return {"id": item.id, "key": key, "status": "failed", "error": detail,
                 "traceback": traceback.format_exc(limit=8)}

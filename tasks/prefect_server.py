@@ -113,8 +113,7 @@ class PrefectServer:
 
 
 class ExternalServer:
-    """The server at PREFECT_API_URL (someone else's to start and stop), or Prefect's own temporary one when
-    Prefect was imported before a server could be named (its settings are read at import)."""
+    """The server at PREFECT_API_URL (someone else's to start and stop)."""
 
     def wait(self) -> None:
         """Nothing to wait for here: Prefect reports an unreachable server itself."""
@@ -123,17 +122,34 @@ class ExternalServer:
 @contextmanager
 def prefect_api() -> Iterator[PrefectServer | ExternalServer]:
     """A Prefect API for the block: PREFECT_API_URL's, else a :class:`PrefectServer` started now (call its
-    ``wait()`` before the first flow run), stopped when the block ends."""
-    if os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules:
+    ``wait()`` before the first flow run), stopped when the block ends.
+
+    Prefect reads its settings when it is imported: where that happened already, the server is named to it
+    through its settings too (without, its first flow run would start a temporary server of its own, ~10 s)."""
+    if os.environ.get("PREFECT_API_URL"):
         yield ExternalServer()
         return
     server = PrefectServer()
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
-        yield server
+        with prefect_settings(server.api_url):
+            yield server
     finally:
         del os.environ["PREFECT_API_URL"]
         server.stop()
+
+
+@contextmanager
+def prefect_settings(api_url: str) -> Iterator[None]:
+    """When Prefect is imported already: its settings point at ``api_url`` for the block (else nothing to do:
+    it reads PREFECT_API_URL when imported)."""
+    if "prefect" not in sys.modules:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        yield
 
 
 def run_with_server(command: list[str]) -> int:

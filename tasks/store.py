@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from stages.errors import disk_full
 from stages.files import make_public
 
 RECORD = "record.json"
@@ -99,7 +100,8 @@ class Store:
         return removed
 
     def materialise(self, key: str, destination: Path) -> list[Path]:
-        """Hard-link (or copy) entry ``key``'s files into ``destination``; returns the paths written."""
+        """Hard-link (or copy) entry ``key``'s files into ``destination``; returns the paths written. A full
+        disk is raised, never answered with a copy."""
         source = self.path(key)
         written = []
         for name in self.get(key)["files"]:
@@ -108,7 +110,9 @@ class Store:
             target.unlink(missing_ok=True)
             try:
                 os.link(source / name, target)
-            except OSError:
+            except OSError as error:  # another filesystem, or one without hard links: a copy
+                if disk_full(error):
+                    raise
                 shutil.copy2(source / name, target)
             written.append(target)
         return written

@@ -72,11 +72,9 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             return 0
         from flows.bulk import run_bulk_flow
-        from tasks.prefect_env import without_heartbeats
 
         server.wait()
-        with without_heartbeats():
-            summary = run_bulk_flow(bulk)
+        summary = run_bulk_flow(bulk)
     print(f"this start: {summary['done']} done ({summary['cached']} found in the store), {summary['failed']} failed; "
           f"run: {summary['total_done']} done, {summary['total_failed']} failed of {len(bulk.specs)}; "
           f"{args.output / 'report.html'}")

@@ -15,10 +15,10 @@ import queue
 import threading
 
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 
 from tasks.bulk.manifest import ItemSpec
-from tasks.bulk.steps import run_item
+from tasks.bulk.steps import run_item, warm_up_item
 from tasks.ray_executor import connect, use_assigned_cpus
 
 ATTEMPTS = 3
@@ -30,15 +30,23 @@ WAIT_S = 1.0
 @ray.remote
 class BulkActor:
     """Runs bulk items (tasks.bulk.steps.run_item) on the CPUs Ray assigned it, in the driver's folder when
-    this node sees it (relative paths of the settings then mean the same on every node)."""
+    this node sees it (relative paths of the settings then mean the same on every node).
 
-    def __init__(self, folder: str):
+    ``warm_up``: an item its first :meth:`ready` runs into a throwaway store (tasks.bulk.steps.warm_up_item), so
+    that the actor is ready — its steps imported, their code digests taken, their models loaded — before its
+    first item."""
+
+    def __init__(self, folder: str, params: dict, warm_up: ItemSpec | None):
         use_assigned_cpus()
         if os.path.isdir(folder):
             os.chdir(folder)
+        self.params, self.warm_up = params, warm_up
 
     def ready(self) -> bool:
-        """True once the actor is up (after a restart too)."""
+        """True once the actor is up and warmed up (after a restart too): the first call runs the warm-up."""
+        if self.warm_up is not None:
+            warm_up_item(self.warm_up, self.params)
+            self.warm_up = None
         return True
 
     def run(self, spec: ItemSpec, params: dict, store_root: str) -> dict:
@@ -49,17 +57,18 @@ class BulkActor:
 class RayWorkers:
     """A pool of ``count`` :class:`BulkActor`, each running whole items; an actor that dies is restarted (up to
     :data:`ATTEMPTS` times) and rejoins the pool once it is up again, while its item runs on the next free
-    actor."""
+    actor. ``warm_up``: the item each actor runs into a throwaway store before any other (None: none)."""
 
-    def __init__(self, params: dict, store_root: str, count: int, run: dict):
+    def __init__(self, params: dict, store_root: str, count: int, run: dict, warm_up: ItemSpec | None = None):
         connect(run.get("num_cpus"), run.get("ray_address"), int(run.get("object_store_mb", 512)))
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1.0), resources.get("GPU", 0.0)
         actor = BulkActor.options(num_cpus=round(min(1.0, cpus / count), 4), num_gpus=round(min(1.0, gpus / count), 4),
                                   max_restarts=ATTEMPTS, scheduling_strategy="SPREAD")
-        self.actors = [actor.remote(os.getcwd()) for _ in range(count)]
+        self.actors = [actor.remote(os.getcwd(), params, warm_up) for _ in range(count)]
         self.free: queue.Queue = queue.Queue()
         for handle in self.actors:
+            handle.ready.remote()  # the warm-up, first in the actor's queue
             self.free.put(handle)
         self.alive = count
         """Actors not dead for good (running, free or restarting)."""
@@ -67,7 +76,8 @@ class RayWorkers:
         self.params, self.store_root = params, store_root
 
     def run(self, spec: ItemSpec) -> dict:
-        """One item's outcome (with ``attempts``: the actors it ran on), on the next free actor."""
+        """One item's outcome (with ``attempts``: the actors it ran on), on the next free actor; what the item
+        raised (a full disk: tasks.batch.execute_item) is raised here."""
         died = "no worker is left"
         for attempt in range(1, ATTEMPTS + 1):
             handle = self._next_free()
@@ -75,6 +85,9 @@ class RayWorkers:
                 break
             try:
                 outcome = ray.get(handle.run.remote(spec, self.params, self.store_root))
+            except RayTaskError as error:  # the item raised (a full disk): the actor is alive and free again
+                self.free.put(handle)
+                raise error.cause from error
             except RayActorError as error:
                 died = f"its worker died {attempt} time(s) ({str(error).splitlines()[0]})"
                 threading.Thread(target=self._rejoin, args=(handle,), name="bulk-actor-rejoin", daemon=True).start()

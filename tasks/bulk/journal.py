@@ -61,13 +61,18 @@ class Journal:
 
 def link_item(run_dir: Path, item_id: str, keys: dict[str, str], store: Store) -> list[str]:
     """Link the files of every step of an item (store entries ``keys``) into ``RUN/items/<id>/`` through a
-    staging folder renamed into place → the files, relative to ``run_dir``."""
+    staging folder renamed into place → the files, relative to ``run_dir``. The staging folder is removed when
+    linking fails (a full disk): what it holds is never a result."""
     items = run_dir / ITEMS
     staging, final = items / f"{PARTIAL}{item_id}", items / item_id
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for key in keys.values():
-        store.materialise(key, staging)
+    try:
+        for key in keys.values():
+            store.materialise(key, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     return sorted(str(path.relative_to(run_dir)) for path in final.rglob("*") if path.is_file())

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from stages.errors import InputError
+from stages.errors import InputError, disk_full
 from tasks.bulk.journal import Journal, link_item, reconcile, write_results
 from tasks.bulk.lock import RunLock
 from tasks.bulk.manifest import ItemSpec
 from tasks.bulk.plan import Plan, check_free_space, make_plan, shards
-from tasks.bulk.steps import run_item
+from tasks.bulk.steps import run_item, take_step_codes
 from tasks.store import Store
 
 if TYPE_CHECKING:
@@ -71,11 +71,14 @@ class BulkRun:
         self._pool: LocalWorkers | RayWorkers | None = None
         self._bar: tqdm | None = None
         self._counts_lock = threading.Lock()
+        self._shards_changed = threading.Condition()
+        self._running_shards = 0
         self._started = time.perf_counter()
 
     def start(self, dry_run: bool = False) -> Plan:
-        """Take the run lock (InputError naming a live holder), reconcile, plan, check free space; a dry run
-        releases the lock and changes nothing but leftovers of a killed run."""
+        """Take the run lock (InputError naming a live holder), reconcile, plan, check free space, take the
+        steps' code digests (tasks.bulk.steps.take_step_codes: seconds a command spends while its Prefect
+        server comes up); a dry run releases the lock and changes nothing but leftovers of a killed run."""
         self.lock.acquire()
         try:
             staging = self.store.clean_staging()
@@ -87,6 +90,7 @@ class BulkRun:
                 self.lock.release()
                 return self.plan
             check_free_space([self.run_dir, self.store.root], self.plan.estimate_bytes(), self.keep_free_mb)
+            take_step_codes()
             self._record_start()
         except BaseException:
             self.lock.release()
@@ -110,7 +114,8 @@ class BulkRun:
         if self.executor == "ray":
             from tasks.bulk.actor import RayWorkers
 
-            self._pool = RayWorkers(self.params, store_root, self.workers, self.params.get("run") or {})
+            self._pool = RayWorkers(self.params, store_root, self.workers, self.params.get("run") or {},
+                                    self.plan.todo[0] if self.plan.todo else None)
         else:
             self._pool = LocalWorkers(self.params, store_root)
         self._bar = tqdm(total=len(self.plan.todo), desc="bulk", unit="item", dynamic_ncols=True)
@@ -119,22 +124,42 @@ class BulkRun:
     def run_shard(self, shard: list[ItemSpec]) -> dict:
         """Run the items of ``shard`` not finished yet (a retried shard skips those done) → its counts.
 
-        Stops before an item when the disk is nearly full (``keep_free_mb``) or the run was stopped."""
+        Stops before an item when the disk is nearly full (``keep_free_mb``) or the run was stopped
+        (:meth:`stop`), and when the disk fills during an item (stages.errors.disk_full): that item gets no
+        row, and the next start runs it again, finding the steps it stored."""
         counts = {"done": 0, "failed": 0}
-        for spec in shard:
-            if self.stopped:
-                break
-            if spec.id in self.finished:
-                continue
-            try:
-                check_free_space([self.run_dir, self.store.root], 0, self.keep_free_mb)
-            except InputError as error:
-                self.stopped = str(error)
-                break
-            outcome = self._pool.run(spec)
-            self._commit(spec, outcome)
-            counts["done" if outcome["status"] == "ok" else "failed"] += 1
+        with self._shards_changed:
+            self._running_shards += 1
+        try:
+            for spec in shard:
+                if self.stopped:
+                    break
+                if spec.id in self.finished:
+                    continue
+                try:
+                    check_free_space([self.run_dir, self.store.root], 0, self.keep_free_mb)
+                except InputError as error:
+                    self.stop(str(error))
+                    break
+                try:
+                    outcome = self._pool.run(spec)
+                    self._commit(spec, outcome)
+                except OSError as error:
+                    if not disk_full(error):
+                        raise
+                    self.stop(f"the disk filled during item {spec.id} ({error}): free some space and start the "
+                              "same command again")
+                    break
+                counts["done" if outcome["status"] == "ok" else "failed"] += 1
+        finally:
+            with self._shards_changed:
+                self._running_shards -= 1
+                self._shards_changed.notify_all()
         return counts
+
+    def stop(self, reason: str) -> None:
+        """Stop the run (the first reason is kept): shards start no more items, those running finish theirs."""
+        self.stopped = self.stopped or reason
 
     def _commit(self, spec: ItemSpec, outcome: dict) -> None:
         """Link an ok item's files into place, then append its row; a failed item's row has its stage and
@@ -168,9 +193,13 @@ class BulkRun:
         return 100.0 if not total else 100.0 * (self.counts["done"] + self.counts["failed"]) / total
 
     def finish(self) -> dict:
-        """Close the workers and the bar, write results.parquet and report.html, free the lock → a summary."""
+        """Wait for the shards still running (those of a stopped run finish the item each holds: its row is
+        written under the lock), close the workers and the bar, write results.parquet and report.html, free the
+        lock → a summary."""
         from tasks.bulk.report import write_report
 
+        with self._shards_changed:
+            self._shards_changed.wait_for(lambda: not self._running_shards)
         try:
             if self._bar is not None:
                 self._bar.close()
@@ -190,9 +219,13 @@ class BulkRun:
         from concurrent.futures import ThreadPoolExecutor
 
         self.open()
+        threads = ThreadPoolExecutor(self.workers)
         try:
-            with ThreadPoolExecutor(self.workers) as threads:
-                list(threads.map(self.run_shard, self.shards()))
+            list(threads.map(self.run_shard, self.shards()))
+        except KeyboardInterrupt:  # Ctrl-C: the items running finish and are committed, no other starts
+            self.stop("interrupted")
+            raise
         finally:
+            threads.shutdown()
             summary = self.finish()
         return summary

@@ -10,7 +10,9 @@ mask (:data:`PICTURE_TWINS`, :data:`GIVEN_MASK`, as ``cinemagraph generate --ima
 from __future__ import annotations
 
 import json
+import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
 
 from tasks.dag import declared, load, stage_writing
@@ -21,6 +23,7 @@ from stages.masks.maker import given_mask
 from stages.pipeline import PipelineSettings
 from tasks.batch import Item, ItemStep, execute_item, item_key, resolved_settings
 from tasks.bulk.manifest import ItemSpec
+from tasks.code import code_digest
 from tasks.executor import LocalExecutor
 from stages.learned.loading import checkpoint_files
 from tasks.one_prompt import write_given_mask
@@ -92,6 +95,21 @@ def step_item(stage: str, spec: ItemSpec, params: dict, upstream: dict[str, Path
 IN_PROCESS = LocalExecutor()
 
 
+@lru_cache(maxsize=None)
+def module_code(module: str) -> str:
+    """The code digest of the steps of ``module`` (as ItemStep.code takes it), once per process as a batch
+    takes it once per stage: it reads every module of the import closure (~0.3 s a step in a new process,
+    five steps an item), and a process runs the code it imported, whatever is edited later."""
+    return code_digest(module)
+
+
+def take_step_codes() -> None:
+    """Take the code digest of every step a bulk item may take (:func:`module_code`), importing none of them:
+    a run does it while it starts, so that its first items do not wait for it."""
+    for module in {declared(stage).run.split(":")[0] for stage in STAGES} | {__name__}:
+        module_code(module)
+
+
 def check_settings(params: dict, specs: list[ItemSpec]) -> dict:
     """The run's params after checking, before any work, every section with each distinct set of row
     overrides (every key known, every value inside its field's rule); the offline segmenter must be trained
@@ -128,7 +146,7 @@ def run_item(spec: ItemSpec, params: dict, store_root: str) -> dict:
         try:
             step, item, section = step_item(stage, spec, params, upstream)
             section = resolved_settings(section, IN_PROCESS.device_for(step))
-            key = item_key(step, item, section, step.code())
+            key = item_key(step, item, section, module_code(step.run.__module__))
         except InputError as error:
             return {**outcome, "status": "failed", "stage": stage, "error": str(error)}
         record = execute_item(step, item, section, key, store_root)
@@ -142,3 +160,11 @@ def run_item(spec: ItemSpec, params: dict, store_root: str) -> dict:
     outcome["video"] = record.get("meta", {}).get("video")
     outcome["wall_s"] = round(time.perf_counter() - started, 3)
     return outcome
+
+
+def warm_up_item(spec: ItemSpec, params: dict) -> None:
+    """Run ``spec`` into a throwaway store and forget its outcome: afterwards this process has imported the
+    steps an item like it takes, taken their code digests and loaded their models (seconds on a cold process:
+    transformers, NLTK, the segmenter), so its first real item costs what the others do."""
+    with tempfile.TemporaryDirectory(prefix="bulk-warm-up-") as store_root:
+        run_item(spec, params, store_root)

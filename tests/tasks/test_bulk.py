@@ -1,8 +1,10 @@
-"""Bulk runs: a bad manifest refused with every bad row, ids from content, a run killed with SIGKILL and
-started again giving the uninterrupted run's bytes with one row per id, the run lock."""
+"""Bulk runs: a bad manifest refused with every bad row, ids from content, a run stopped by SIGKILL, by
+Ctrl-C and by a disk filling during an item's commit and started again giving the uninterrupted run's bytes
+with one row per id, the run lock."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -16,6 +18,7 @@ import yaml
 
 from flows.cli import main
 from stages.errors import InputError
+from tasks.bulk.journal import PARTIAL
 from tasks.bulk.lock import RunLock
 from tasks.bulk.manifest import read_manifest
 from tasks.bulk.runner import BulkRun
@@ -92,45 +95,131 @@ def test_ids_and_seeds_come_from_content_not_position(tmp_path):
     assert len({s.id for s in second}) == 3 and len({s.seed for s in second}) == 3
 
 
-def test_a_killed_run_resumes_to_the_uninterrupted_bytes(tmp_path, project, prefect_url):
-    rows = [{"id": f"p{number:02d}", "prompt": f"{PROMPTS[number % 5]}, number {number}"} for number in range(20)]
-    manifest = write_csv(tmp_path / "manifest.csv", rows)
+def in_process_run(manifest: Path, run_dir: Path, project: Path, store: Path, workers: int = 1) -> BulkRun:
+    """A bulk run of ``manifest`` into ``run_dir`` with the project's settings and its own ``store``, started
+    (locked and planned) in this process, without Prefect."""
     params = yaml.safe_load((project / "params.yaml").read_text())
     specs = read_manifest(manifest)
-    run = BulkRun(specs, tmp_path / "reference", check_settings(
-        {**params, "run": {**params["run"], "store": str(tmp_path / "store-a")}}, specs))
+    run = BulkRun(specs, run_dir, check_settings({**params, "run": {**params["run"], "store": str(store)}}, specs),
+                  workers)
     run.start()
-    assert run.run_all()["total_done"] > 10
+    return run
 
-    command = [sys.executable, "-c", "from flows.cli import program; program()", "bulk", str(manifest), "-o",
-               str(tmp_path / "killed"), "--params", str(project / "params.yaml"), "--set",
-               f"run.store={tmp_path / 'store-b'}"]
+
+def bulk_command(manifest: Path, run_dir: Path, project: Path, store: Path) -> list[str]:
+    """``cinemagraph bulk`` of ``manifest`` into ``run_dir`` with the project's settings and its own ``store``."""
+    return [sys.executable, "-c", "from flows.cli import program; program()", "bulk", str(manifest), "-o",
+            str(run_dir), "--params", str(project / "params.yaml"), "--set", f"run.store={store}"]
+
+
+def item_files(run_dir: Path) -> dict[Path, bytes]:
+    """Every file under ``RUN/items`` → its bytes."""
+    return {p.relative_to(run_dir): p.read_bytes() for p in (run_dir / "items").rglob("*") if p.is_file()}
+
+
+def journal_rows(run_dir: Path) -> int:
+    """Lines of the run's journal (0 before the first)."""
+    journal = run_dir / "journal.jsonl"
+    return len(journal.read_text().splitlines()) if journal.is_file() else 0
+
+
+@pytest.fixture(scope="module")
+def reference(project, tmp_path_factory):
+    """A 20-row manifest and its uninterrupted run (in a store of its own): what a stopped run, started again,
+    must give → (manifest, run folder)."""
+    root = tmp_path_factory.mktemp("reference")
+    rows = [{"id": f"p{number:02d}", "prompt": f"{PROMPTS[number % 5]}, number {number}"} for number in range(20)]
+    manifest = write_csv(root / "manifest.csv", rows)
+    assert in_process_run(manifest, root / "run", project, root / "store").run_all()["total_done"] > 10
+    return manifest, root / "run"
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_bytes(tmp_path, project, reference, prefect_url):
+    manifest, expected_run = reference
+    command = bulk_command(manifest, tmp_path / "killed", project, tmp_path / "store-b")
     env = {**os.environ, "PREFECT_API_URL": prefect_url, "PYTHONPATH": str(ROOT)}
-    journal = tmp_path / "killed" / "journal.jsonl"
     driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and (not journal.is_file() or len(journal.read_text().splitlines()) < 6):
+    while time.time() < deadline and journal_rows(tmp_path / "killed") < 6:
         time.sleep(0.05)
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
-    killed_at = len(journal.read_text().splitlines())
+    killed_at = journal_rows(tmp_path / "killed")
     assert 6 <= killed_at < 20, "the kill must land mid-run"
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
 
     results = pd.read_parquet(tmp_path / "killed" / "results.parquet")
-    assert sorted(results.id) == [row["id"] for row in rows] and results.id.is_unique
-    expected = pd.read_parquet(tmp_path / "reference" / "results.parquet")
+    ids = [spec.id for spec in read_manifest(manifest)]
+    assert sorted(results.id) == ids and results.id.is_unique
+    expected = pd.read_parquet(expected_run / "results.parquet")
     assert dict(zip(results.id, results.status)) == dict(zip(expected.id, expected.status))
     assert dict(zip(results.id, results.key)) == dict(zip(expected.id, expected.key))  # keys: content only
-    files = lambda root: {p.relative_to(root): p.read_bytes() for p in (root / "items").rglob("*") if p.is_file()}
-    assert files(tmp_path / "killed") == files(tmp_path / "reference")
+    assert item_files(tmp_path / "killed") == item_files(expected_run)
     assert not list((tmp_path / "killed" / "items").glob(".partial-*"))
-    resumed = results[results.id.isin([r["id"] for r in rows[killed_at + 1:]])]
+    resumed = results[results.id.isin(ids[killed_at + 1:])]
     assert (resumed.computed != "[]").all()  # computed after the restart: nothing was done twice before it
     status = subprocess.run(command[:3] + ["bulk", "status", str(tmp_path / "killed")], env=env,
                             capture_output=True, text=True)
     assert "0 remaining of 20" in status.stdout and "not running" in status.stdout
+
+
+def test_ctrl_c_commits_the_items_running_starts_no_other_and_a_restart_completes(tmp_path, project, reference,
+                                                                                  prefect_url):
+    manifest, expected_run = reference
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PREFECT_API_URL": prefect_url, "PYTHONPATH": str(ROOT)}
+    driver = subprocess.Popen([*bulk_command(manifest, run_dir, project, tmp_path / "store"), "--workers", "2"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and journal_rows(run_dir) < 4:
+        time.sleep(0.01)
+    at_signal = journal_rows(run_dir)
+    driver.send_signal(signal.SIGINT)
+    _, stderr = driver.communicate(timeout=120)
+    assert driver.returncode == 130 and "interrupted" in stderr
+
+    committed = journal_rows(run_dir)
+    assert at_signal <= committed <= at_signal + 3 < 20  # the items running when it came (one per worker), no more
+    assert len(pd.read_parquet(run_dir / "results.parquet")) == committed  # written after the last commit
+    assert (run_dir / "bulk.lock").read_text() == ""  # released, after that
+    assert not list((run_dir / "items").glob(".partial-*"))
+
+    restart = in_process_run(manifest, run_dir, project, tmp_path / "store")
+    assert len(restart.plan.todo) == 20 - committed  # what was committed is never run again
+    assert restart.run_all()["stopped"] is None
+    assert len(pd.read_parquet(run_dir / "results.parquet")) == 20
+    assert item_files(run_dir) == item_files(expected_run)
+
+
+def test_a_disk_filling_during_a_commit_stops_the_run_and_a_restart_completes(tmp_path, project, reference,
+                                                                              monkeypatch):
+    manifest, expected_run = reference
+    run_dir, link, linked = tmp_path / "run", os.link, []
+
+    def disk_full_in_p04(source, target, **options):
+        """Hard links as usual, but the disk is full once p04's first file is linked into its run folder."""
+        if f"{PARTIAL}p04" in str(target):
+            linked.append(target)
+            if len(linked) > 1:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+        return link(source, target, **options)
+
+    monkeypatch.setattr(os, "link", disk_full_in_p04)
+    summary = in_process_run(manifest, run_dir, project, tmp_path / "store").run_all()
+    assert "the disk filled during item p04" in summary["stopped"] and "No space left" in summary["stopped"]
+    assert list(pd.read_parquet(run_dir / "results.parquet").id) == ["p00", "p01", "p02", "p03"]
+    assert sorted(path.name for path in (run_dir / "items").iterdir()) == ["p00", "p01", "p02", "p03"]
+    assert journal_rows(run_dir) == 4 and (run_dir / "bulk.lock").read_text() == ""
+
+    monkeypatch.undo()  # space freed
+    restart = in_process_run(manifest, run_dir, project, tmp_path / "store")
+    assert len(restart.plan.todo) == 16
+    assert restart.run_all()["stopped"] is None
+    results = pd.read_parquet(run_dir / "results.parquet")
+    assert sorted(results.id) == [spec.id for spec in read_manifest(manifest)]
+    assert results.set_index("id").computed["p04"] == "[]"  # its steps were stored before the disk filled
+    assert item_files(run_dir) == item_files(expected_run)
 
 
 def hold_lock(run_dir: Path) -> subprocess.Popen:
