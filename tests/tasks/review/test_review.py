@@ -34,7 +34,7 @@ def made(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("review")
     write_picture(root, SIZE, SIZE, (slice(20, 60), slice(20, 60)))
-    params = {"models": {"profile": "procedural"}, "video": {"frames": 16, "fps": 8}}
+    params = {"models": {"profile": "procedural"}, "flow": {"source": "direction"}, "video": {"frames": 16, "fps": 8}}
     generate(PROMPT, root / "out", params, image=root / "painting.png", mask=root / "water.png")
     return root / "out"
 
