@@ -50,8 +50,8 @@ def segmenter_checkpoint(checkpoint: str) -> str:
     return str(folder)
 
 
-def trained_flow_model(folder: Path) -> bool:
-    """Whether ``folder`` holds a G_flow checkpoint."""
+def trained_flow_model(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a G_flow checkpoint (both of its files)."""
     return all(path.is_file() for path in checkpoint_files("flow_model", folder))
 
 

@@ -25,7 +25,7 @@ from tasks.batch import Item, ItemStep, execute_item, item_key, resolved_setting
 from tasks.bulk.manifest import ItemSpec
 from tasks.code import code_digest
 from tasks.executor import LocalExecutor
-from stages.learned.loading import checkpoint_files
+from tasks.offline_models import trained_flow_model
 from tasks.one_prompt import write_given_mask
 from tasks.rewrite import read_rewrite
 from tasks.store import Store
@@ -123,11 +123,10 @@ def check_settings(params: dict, specs: list[ItemSpec]) -> dict:
             spec.mask is None for spec in specs):
         raise InputError(f"the offline segmenter is not trained ({checkpoint} missing): run `cinemagraph pipeline "
                          "train_segment` (or `dvc repro train_segment`) first, or give each row a mask")
-    weights = checkpoint_files("flow_model", settings.flow.flow_model)[0]
     if any(with_overrides(params, spec)["flow"].get("source", settings.flow.source) == "g_flow"
-           for spec in distinct.values()) and not weights.is_file():
-        raise InputError(f"G_flow is not trained ({weights} missing): run `dvc repro train_flow` first, or set "
-                         "flow.source to direction, class_default or zero")
+           for spec in distinct.values()) and not trained_flow_model(settings.flow.flow_model):
+        raise InputError(f"G_flow is not trained (no checkpoint in {settings.flow.flow_model}): run `dvc repro "
+                         "train_flow` first, or set flow.source to direction, class_default or zero")
     return params
 
 

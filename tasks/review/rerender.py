@@ -106,9 +106,9 @@ def kept_mask(files: dict[str, Path], mask: np.ndarray, folder: Path) -> GivenMa
 
 def g_flow_present(flow: dict) -> bool:
     """Whether the G_flow checkpoint the ``flow`` section names is on disk."""
-    from stages.learned.loading import checkpoint_files
+    from tasks.offline_models import trained_flow_model
 
-    return all(path.is_file() for path in checkpoint_files("flow_model", flow_options(flow).flow_model))
+    return trained_flow_model(flow_options(flow).flow_model)
 
 
 def pipeline_params(item: ReviewItem, params: dict, edit: Edit) -> dict:
