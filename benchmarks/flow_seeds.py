@@ -21,7 +21,7 @@ from flows.params import load_params
 from stages.motion.sources import SOURCE_NAMES, flow_options
 from tasks.prompt_list import prompt_items
 from tasks.train import train_flow_network
-from tasks.truth import text_path_metrics
+from tasks.truth import direction_within_range, source_flow, text_path_metrics
 
 OUT = Path(".cache/flow_seeds")
 
@@ -37,12 +37,16 @@ def checkpoint(params: dict, seed: int) -> str:
 
 
 def scores(params: dict, flow_model: str) -> dict:
-    """The score stage's metrics with ``flow_model`` as G_flow."""
+    """The score stage's metrics with ``flow_model`` as G_flow, ``direction_within_range`` of its own flow."""
     ids = [item.id for item in prompt_items(params)]
     folders = {stage: Path("data", stage) for stage in ("twins", "mask", "flow")}
     options = flow_options({**params["flow"], "flow_model": flow_model})
     metrics, _ = text_path_metrics(ids, folders, pd.read_parquet("data/video/manifest.parquet"), options)
-    return metrics
+    inside = [direction_within_range(meta, folders["mask"] / item_id,
+                                     source_flow(folders["twins"] / item_id, folders["mask"] / item_id, options, "g_flow"))
+              for item_id in ids if (meta := json.loads((folders["twins"] / item_id / "meta.json").read_text()))
+              .get("direction")]
+    return {**metrics, "direction_within_range": f"{sum(inside)}/{len(inside)}"}
 
 
 def main() -> None:
@@ -58,7 +62,8 @@ def main() -> None:
                      "g_flow/zero": round(epe["g_flow"] / epe["zero"], 3),
                      "g_flow/direction": round(epe["g_flow"] / epe["direction"], 3),
                      **{f"signfree_{name}": free[name] for name in SOURCE_NAMES},
-                     "determined_prompts": metrics["prompts_determined"]})
+                     "determined_prompts": metrics["prompts_determined"],
+                     "g_flow_directions_in_range": metrics["direction_within_range"]})
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     passed = bool(((table["g_flow/zero"] <= 0.5) & (table["g_flow/direction"] <= 1.25)).all())

@@ -46,19 +46,26 @@ def flow_errors(flow: np.ndarray, truth: np.ndarray, regions: list[tuple[np.ndar
     return {"flow_epe": total(sums[True]), "flow_epe_signfree": total(sums[False])}
 
 
-def motion_scores(twins: Path, masks: Path, options: FlowOptions) -> dict[str, dict]:
-    """Per motion source, :func:`flow_errors` of its flow for one prompt (its inputs as the flow step reads them)."""
+def source_flow(twins: Path, masks: Path, options: FlowOptions, name: str) -> np.ndarray:
+    """The flow float32 (2, H, W) of motion source ``name`` for one prompt, before ``flow.scale`` (its inputs as
+    the flow step reads them)."""
     meta = json.loads((twins / "meta.json").read_text())
     inputs = motion_inputs(meta, json.loads((masks / "mask.json").read_text()), masks / "mask_regions.png",
                            twins / "realistic.png")
+    return create(MOTION_SOURCES, "motion source", name, options)(*inputs)[0]
+
+
+def motion_scores(twins: Path, masks: Path, options: FlowOptions) -> dict[str, dict]:
+    """Per motion source, :func:`flow_errors` of its flow for one prompt."""
+    meta = json.loads((twins / "meta.json").read_text())
     truth, regions = np.load(twins / meta["truth"]["flow"], allow_pickle=False), truth_regions(twins, meta)
-    return {name: flow_errors(create(MOTION_SOURCES, "motion source", name, options)(*inputs)[0], truth, regions)
-            for name in SOURCE_NAMES}
+    return {name: flow_errors(source_flow(twins, masks, options, name), truth, regions) for name in SOURCE_NAMES}
 
 
-def direction_within_range(meta: dict, masks: Path, flows: Path) -> bool | None:
-    """Whether the mean flow of the parts a named direction moves (stages.motion.sources.named_parts) points
-    inside its range widened by 10° on each side; None when the prompt names no direction."""
+def direction_within_range(meta: dict, masks: Path, flow: np.ndarray) -> bool | None:
+    """Whether the mean of ``flow`` (2, H, W) over the parts a named direction moves
+    (stages.motion.sources.named_parts) points inside its range widened by 10° on each side; None when the
+    prompt names no direction."""
     from stages.motion.sources import named_parts
     from stages.text.directions import angle_difference, parse_direction, vector_to_angle
 
@@ -68,7 +75,6 @@ def direction_within_range(meta: dict, masks: Path, flows: Path) -> bool | None:
     _, region_ids, regions, _ = motion_inputs(meta, json.loads((masks / "mask.json").read_text()),
                                               masks / "mask_regions.png", None)
     pixels = np.isin(region_ids, [part["id"] for part in named_parts(regions, meta.get("region"))])
-    flow = np.load(flows / "flow.npy", allow_pickle=False)
     angle = vector_to_angle(float(flow[0][pixels].mean()), float(flow[1][pixels].mean()))
     return angle_difference(angle, direction.center) <= ((direction.high - direction.low) % 360) / 2 + 10
 
@@ -84,7 +90,7 @@ def truth_scores(twins: Path, masks: Path, flows: Path, options: FlowOptions) ->
     scores = {"mask_iou": iou(load_mask(masks / "mask.png", truth.shape), truth),
               "segmentation_iou": iou(load_mask(masks / "segmentation_mask.png", truth.shape), truth),
               "motion": motion_scores(twins, masks, options)}
-    inside = direction_within_range(meta, masks, flows)
+    inside = direction_within_range(meta, masks, np.load(flows / "flow.npy", allow_pickle=False))
     if inside is not None:
         scores["direction_ok"] = inside
     return scores

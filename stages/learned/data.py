@@ -66,12 +66,17 @@ def direction_hint(flow: np.ndarray, mask: np.ndarray, smoothness: float) -> np.
     return dense_flow(mask, hints, smoothness) if hints else np.zeros_like(flow, dtype=np.float32)
 
 
+def mirror_flow(flow: np.ndarray) -> np.ndarray:
+    """The flow (2, H, W) of the left-right mirrored picture: columns reversed, the x component's sign changed."""
+    mirrored = np.flip(flow, axis=2).copy()
+    mirrored[0] *= -1.0
+    return mirrored
+
+
 def flip_horizontal(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Mirror left-right the images (H, W, 3) and the ``flow`` (2, H, W), whose x component changes sign."""
     flipped = {name: np.flip(array, axis=1).copy() for name, array in arrays.items() if name != "flow"}
-    flow = np.flip(arrays["flow"], axis=2).copy()
-    flow[0] *= -1.0
-    return {**flipped, "flow": flow}
+    return {**flipped, "flow": mirror_flow(arrays["flow"])}
 
 
 def mirror_caption(caption: str) -> str:

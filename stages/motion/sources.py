@@ -4,7 +4,8 @@ The mask of a prompt comes in connected parts, each with a class (``waterfall``,
 ``sky`` …, from the segmentation). Four motion sources, by name (``flow.source``):
 
 - ``g_flow`` (the default, the paper's): G_flow's flow predicted from the realistic twin, the mask and the
-  prompt, clamped to ±``max_flow`` pixels per frame, its own output on every part;
+  prompt, clamped to ±``max_flow`` pixels per frame, its own output on every part (by default the mean of its
+  flow and that of the mirrored picture, :func:`mirror_average`);
 - ``direction``: each part moves uniformly — the parts the prompt's direction phrase names (those of the
   prompt's region, or every part when none has that class) in that direction (an angle drawn, seeded, inside
   its range), the others as their class does by default;
@@ -67,6 +68,10 @@ class FlowOptions:
     speed: float = ruled(1.0, SPEED)
     """direction and class_default: pixels per frame of a part at its class's full speed (lakes and skies move
     slower); g_flow: multiplies G_flow's clamped flow."""
+    mirror: bool = True
+    """g_flow: average G_flow's flow with its flow of the mirrored picture (caption's left and right swapped),
+    mirrored back, each part taking the mirrored flow's sign that agrees with the direct one. G_flow trains on
+    mirrored crops too; averaging the two cancels a left-right bias a short training leaves."""
     scale: float = ruled(0.5, SPEED)
     """the loop moves by the source's flow times this (the paper: 0.5 for artistic images); scores against the
     truth are taken before it."""
@@ -207,17 +212,48 @@ class LearnedMotion:
     def __call__(self, realistic: np.ndarray, region_ids: np.ndarray, regions: list[dict], request: MotionRequest
                  ) -> tuple[np.ndarray, list[dict]]:
         """flow float32 (2, H, W) in pixels per frame and per-part records (mean speed and angle of each)."""
-        mask = region_ids > 0
-        if self.predictor.conditioning == "text":
-            flow = self.predictor.predict(realistic, mask, caption=caption_of(request), speed=self.options.speed,
-                                          max_flow=self.options.max_flow)
-        else:
-            _, records = part_flow(region_ids, regions, request.region, request.direction, 1.0, request.seed)
-            flow = self.predictor.predict(realistic, mask, angle=records[0]["angle_degrees"],
-                                          speed=self.options.speed, max_flow=self.options.max_flow)
+        flow = self.predict(realistic, region_ids, regions, request, mirrored=False)
+        if self.options.mirror:
+            flow = mirror_average(flow, self.predict(realistic, region_ids, regions, request, mirrored=True),
+                                  region_ids, regions)
         source = f"G_flow ({self.predictor.conditioning}-conditioned) from {self.options.flow_model}"
         return flow, [{"id": part["id"], "class": part["class"], "source": source,
                        **mean_motion(flow, region_ids == part["id"])} for part in regions]
+
+    def predict(self, realistic: np.ndarray, region_ids: np.ndarray, regions: list[dict], request: MotionRequest,
+                mirrored: bool) -> np.ndarray:
+        """G_flow's flow float32 (2, H, W) of the picture, or (``mirrored``) of its left-right mirror image with
+        the caption's left and right swapped (a directional G_flow: the angle mirrored), mirrored back."""
+        from stages.learned.data import mirror_caption, mirror_flow
+
+        image, mask = realistic, region_ids > 0
+        if mirrored:
+            image, mask = np.ascontiguousarray(image[:, ::-1]), np.ascontiguousarray(mask[:, ::-1])
+        settings = {"speed": self.options.speed, "max_flow": self.options.max_flow}
+        if self.predictor.conditioning == "text":
+            caption = caption_of(request)
+            flow = self.predictor.predict(image, mask, caption=mirror_caption(caption) if mirrored else caption,
+                                          **settings)
+        else:
+            _, records = part_flow(region_ids, regions, request.region, request.direction, 1.0, request.seed)
+            angle = records[0]["angle_degrees"]
+            flow = self.predictor.predict(image, mask, angle=(180.0 - angle) % 360.0 if mirrored else angle,
+                                          **settings)
+        return mirror_flow(flow) if mirrored else flow
+
+
+def mirror_average(flow: np.ndarray, mirrored: np.ndarray, region_ids: np.ndarray, regions: list[dict]
+                   ) -> np.ndarray:
+    """Per part, the mean of ``flow`` and ``mirrored`` (both float32 (2, H, W)), ``mirrored`` taken with the sign
+    whose mean motion agrees with ``flow``'s: where the picture leaves a motion's sign open, the two predictions
+    may each pick either, and averaging opposite ones would cancel the motion."""
+    averaged = flow.copy()
+    for part in regions:
+        pixels = region_ids == part["id"]
+        direct, other = flow[:, pixels], mirrored[:, pixels]
+        sign = 1.0 if float(direct.mean(axis=1) @ other.mean(axis=1)) >= 0 else -1.0
+        averaged[:, pixels] = (direct + sign * other) / 2
+    return averaged
 
 
 def caption_of(request: MotionRequest) -> str:

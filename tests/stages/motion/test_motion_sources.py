@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from stages.errors import InputError
-from stages.motion.sources import FlowOptions, MotionRequest, MotionStep, caption_of, long_axis_angle, part_flow
+from stages.motion.sources import (FlowOptions, MotionRequest, MotionStep, caption_of, long_axis_angle, mirror_average,
+                                   part_flow)
 from stages.text.directions import parse_direction, vector_to_angle
 
 
@@ -104,3 +105,38 @@ def test_g_flow_reads_a_direction_given_apart_from_the_prompt():
 def test_a_missing_g_flow_names_what_to_run(tmp_path):
     with pytest.raises(InputError, match="g_flow"):
         MotionStep(FlowOptions(flow_model=str(tmp_path / "g_flow")))
+
+
+def test_mirror_average_keeps_the_sign_the_direct_prediction_chose():
+    ids = two_parts()
+    regions = [{"id": 1, "class": "river"}, {"id": 2, "class": "waterfall"}]
+    direct, mirrored = np.zeros((2, *ids.shape), np.float32), np.zeros((2, *ids.shape), np.float32)
+    direct[:, ids == 1] = np.array([[0.8], [0.2]])      # the river: the mirrored one picked the other sign
+    mirrored[:, ids == 1] = np.array([[-0.6], [0.0]])
+    direct[:, ids == 2] = np.array([[0.2], [-1.0]])     # the waterfall: both fall, tilted either way
+    mirrored[:, ids == 2] = np.array([[-0.2], [-0.8]])
+    averaged = mirror_average(direct, mirrored, ids, regions)
+    np.testing.assert_allclose(averaged[:, ids == 1].mean(axis=1), [0.7, 0.1], atol=1e-5)
+    np.testing.assert_allclose(averaged[:, ids == 2].mean(axis=1), [0.0, -0.9], atol=1e-5)
+    assert not averaged[:, ids == 0].any()
+
+
+def test_mirrored_g_flow_mirrors_its_flow_with_the_picture_and_caption(tmp_path):
+    from stages.learned.data import mirror_flow
+    from tests.learned_helpers import flow_checkpoint
+
+    flow_checkpoint(tmp_path / "g_flow", seed=1)
+    picture, ids, regions = river_and_waterfall()
+    step = MotionStep(FlowOptions(flow_model=str(tmp_path / "g_flow"), scale=1.0))
+    flow, _ = step(picture, ids, regions, MotionRequest("a river flowing to the left", "river", None, 0))
+    mirrored, _ = step(np.ascontiguousarray(picture[:, ::-1]), np.ascontiguousarray(ids[:, ::-1]), regions,
+                       MotionRequest("a river flowing to the right", "river", None, 0))
+    unmirrored = mirror_flow(mirrored)
+    for part in regions:   # equal up to the sign each part's average chose
+        pixels = ids == part["id"]
+        sign = np.sign(float(flow[:, pixels].mean(axis=1) @ unmirrored[:, pixels].mean(axis=1)))
+        np.testing.assert_allclose(sign * unmirrored[:, pixels], flow[:, pixels], atol=1e-6)
+    assert flow[:, ids > 0].any()
+    single, _ = MotionStep(FlowOptions(flow_model=str(tmp_path / "g_flow"), scale=1.0, mirror=False))(
+        picture, ids, regions, MotionRequest("a river flowing to the left", "river", None, 0))
+    assert not np.allclose(single, flow)   # one prediction alone is not mirror-symmetric
