@@ -127,6 +127,9 @@ SECTIONS: dict[str, Section] = {
     "mask": Section(("stages.masks.selection:MaskOptions", "stages.masks.segmenters:SegmenterOptions")),
     "flow": Section(("stages.motion.sources:FlowOptions",)),
     "video": Section(("stages.motion.render:VideoOptions",)),
+    "compare_art": Section(("tasks.compare_art:CompareArtOptions",)),
+    "study": Section(("stages.study.mturk:StudySettings",), keys={"base_url": Key(
+        "", "where the batch's videos/ will be served (input.csv points there); empty: relative paths")}),
 }
 """Every params section, in params.yaml's order: declared once here and in the dataclasses' fields."""
 

@@ -142,6 +142,13 @@ STAGES = (
           reads=("data/models/g_flow",), metrics={"metrics_path": "data/metrics/generate.json"},
           plots={"plots_path": Plot("data/plots/flow_epe.csv", x="id")},
           note="masks and every motion source against the procedural world's exact truth"),
+    Stage("compare_art", "flows.compare_art:compare_art_flow", params=("compare_art", "models", "flow", "video"),
+          deps={"twins": "data/twins", "masks": "data/mask", "ablations": "data/models/g_flow_ablations"},
+          reads=("data/models/g_flow",), outs={"out_dir": "data/compare_art"},
+          metrics={"metrics_path": "data/metrics/compare_art.json"},
+          note="some prompts by every method of the artistic-domain comparison, side by side, scored"),
+    Stage("study", "flows.study:study_flow", params=("study",), deps={"videos": "data/compare_art"},
+          outs={"out_dir": "data/study"}, note="the MTurk batch of the comparison: ours against every other method"),
 )
 """Every stage, in the order dvc.yaml lists them."""
 

@@ -4,7 +4,8 @@ Only this evaluation reads the ``truth_*`` files and the ``procedural`` record t
 every pair; no method step does (a test perturbs them and finds the method's outputs unchanged).
 
 Motion is scored for every motion source (``stages.motion.sources.SOURCE_NAMES``) on the same inputs the flow
-step reads, before ``flow.scale``: the end-point error (pixels per frame) against the artistic image's truth
+step reads, and for every method of the artistic-domain comparison (:func:`method_scores`), before
+``flow.scale``: the end-point error (pixels per frame) against the artistic image's truth
 flow inside its truth regions. A region's motion is *determined* when the prompt decides it — a waterfall
 (it falls), or the region a direction phrase names; the world draws every other region's sign at random (a
 river, lake, sea, sky or cloud whose prompt names no direction, and whose texture does not show it), so those
@@ -55,11 +56,25 @@ def source_flow(twins: Path, masks: Path, options: FlowOptions, name: str) -> np
     return create(MOTION_SOURCES, "motion source", name, options)(*inputs)[0]
 
 
+def flow_truth(twins: Path) -> tuple[np.ndarray, list[tuple[np.ndarray, bool]]] | None:
+    """The artistic image's truth flow float32 (2, H, W) (pixels per frame) and :func:`truth_regions`, or None
+    when the twins hold no truth."""
+    meta = json.loads((twins / "meta.json").read_text())
+    if "truth" not in meta:
+        return None
+    return np.load(twins / meta["truth"]["flow"], allow_pickle=False), truth_regions(twins, meta)
+
+
 def motion_scores(twins: Path, masks: Path, options: FlowOptions) -> dict[str, dict]:
     """Per motion source, :func:`flow_errors` of its flow for one prompt."""
-    meta = json.loads((twins / "meta.json").read_text())
-    truth, regions = np.load(twins / meta["truth"]["flow"], allow_pickle=False), truth_regions(twins, meta)
-    return {name: flow_errors(source_flow(twins, masks, options, name), truth, regions) for name in SOURCE_NAMES}
+    return method_scores(twins, {name: source_flow(twins, masks, options, name) for name in SOURCE_NAMES})
+
+
+def method_scores(twins: Path, flows: dict[str, np.ndarray]) -> dict[str, dict] | None:
+    """Per method, :func:`flow_errors` of its flow (float32 (2, H, W), pixels per frame) against the truth of
+    the twins in ``twins``; None when they hold none."""
+    truth = flow_truth(twins)
+    return None if truth is None else {name: flow_errors(flow, *truth) for name, flow in flows.items()}
 
 
 def direction_within_range(meta: dict, masks: Path, flow: np.ndarray) -> bool | None:

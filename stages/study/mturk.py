@@ -23,6 +23,10 @@ import numpy as np
 import pandas as pd
 
 from stages.errors import InputError
+from stages.values import SEED, Range, ruled
+
+COUNT = Range(1, 1000, integer=True)
+"""Pairs per HIT, workers per HIT."""
 
 OURS = "ours"
 CATCH = "catch"
@@ -48,15 +52,23 @@ CATCH_CRITERIA = ("motion", "looks")  # the questions whose answer is obvious on
 
 @dataclass(frozen=True)
 class StudySettings:
-    """How a batch is laid out and who may work on it (defaults: the paper's appendix C)."""
+    """How a batch is laid out and who may work on it (defaults: the paper's appendix C; the ``study`` params
+    section)."""
 
-    pairs_per_hit: int = 4          # real comparisons per HIT
-    catch_per_hit: int = 1          # catch trials per HIT
-    assignments: int = 5            # workers per HIT, so judgments per pair
-    min_approved_hits: int = 10000  # workers need more approved HITs than this
-    min_approval_percent: int = 95  # and a higher approval rate than this
-    reward_per_trial_usd: float = 0.03
-    seed: int = 0
+    pairs_per_hit: int = ruled(4, COUNT)
+    """real comparisons per HIT."""
+    catch_per_hit: int = ruled(1, Range(0, 1000, integer=True))
+    """catch trials per HIT (a clean video against a broken copy of it)."""
+    assignments: int = ruled(5, COUNT)
+    """workers per HIT, so judgments per pair."""
+    min_approved_hits: int = ruled(10000, Range(0, 10**9, integer=True))
+    """workers need more approved HITs than this."""
+    min_approval_percent: int = ruled(95, Range(0, 100, integer=True))
+    """and a higher approval rate than this, percent."""
+    reward_per_trial_usd: float = ruled(0.03, Range(0, 100))
+    """US dollars per pair shown."""
+    seed: int = ruled(0, SEED)
+    """seed of the sides, the HITs and the catch trials."""
 
     def check(self) -> None:
         """Raise InputError for settings that cannot make a study."""

@@ -17,6 +17,7 @@ def read_section(name: str, params: dict, tmp_path) -> None:
     """Read section ``name`` the way its stage does (up to the first use of the settings)."""
     from flows.animate import animate_flow
     from flows.evaluate import evaluation_settings
+    from flows.study import study_settings
     from flows.synth import synth_flow
     from stages.learned.train_flow import FlowTraining
     from stages.learned.train_frame import FrameTraining
@@ -26,6 +27,7 @@ def read_section(name: str, params: dict, tmp_path) -> None:
     from stages.motion.render import video_options
     from stages.motion.sources import flow_options
     from stages.text.prompts import rewrite_options
+    from tasks.compare_art import compare_art_options
     from tasks.masks import train_segment
     from tasks.prefect_task import run_stage
     from tasks.synth import SYNTH
@@ -46,6 +48,8 @@ def read_section(name: str, params: dict, tmp_path) -> None:
         "train_segment": lambda: train_segment(params["train_segment"], tmp_path / "seg", tmp_path / "m.json"),
         "mask": lambda: MaskSettings.from_section(params["mask"]),
         "flow": lambda: flow_options(params["flow"]), "video": lambda: video_options(params["video"]),
+        "compare_art": lambda: compare_art_options(params["compare_art"]),
+        "study": lambda: study_settings(params["study"]),
     }
     assert set(readers) == set(PARAMS), "a params section without a strict reader"
     procedural_options(params)

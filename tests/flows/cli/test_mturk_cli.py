@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,14 @@ import pytest
 from flows.cli import main
 from stages.study.mturk import answer_field
 from stages.video import read_video, write_video
+
+
+def check_nothing_names(batch: Path, names) -> None:
+    """Nothing a worker can see (video file names and URLs, the pages, the HIT inputs) holds any of ``names``."""
+    visible = "\n".join([(batch / "input.csv").read_text(), (batch / "template.html").read_text(),
+                         (batch / "study.html").read_text(), *(p.name for p in (batch / "videos").iterdir())])
+    for name in names:
+        assert not re.search(rf"\b{re.escape(name)}\b", visible, re.IGNORECASE), name
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +56,7 @@ def test_export_then_analyze(folders, tmp_path, capsys):
     assert inputs.left_1.str.startswith("https://example.org/study/videos/").all()
     assert "waves%20%3Ci%3Eat%3C%2Fi%3E%20night" in set(inputs.filter(like="prompt_").stack())
 
-    # Nothing a worker can see names a method: file names, URLs, the pages, the HIT inputs.
-    visible = "\n".join([(batch / "input.csv").read_text(), (batch / "template.html").read_text(),
-                         (batch / "study.html").read_text(), *(p.name for p in (batch / "videos").iterdir())])
-    for name in ("holynski", "slr_sfs", "ours", "clip0"):
-        assert not re.search(rf"\b{name}\b", visible, re.IGNORECASE), name
+    check_nothing_names(batch, ("holynski", "slr_sfs", "ours", "clip0"))
     assert "catch" not in (batch / "input.csv").read_text() + (batch / "study.html").read_text().split("<script>")[0]
     assert len(list((batch / "videos").iterdir())) == 2 * len(manifest)
     template_fields = set(re.findall(r"\$\{(\w+)\}", (batch / "template.html").read_text()))
