@@ -19,6 +19,7 @@ def read_section(name: str, params: dict, tmp_path) -> None:
     from flows.evaluate import evaluation_settings
     from flows.study import study_settings
     from flows.synth import synth_flow
+    from stages.baselines.common import BaselineSettings
     from stages.learned.train_flow import FlowTraining
     from stages.learned.train_frame import FrameTraining
     from stages.diffusion.makers import (attention_options, inversion_options, model_options, procedural_options,
@@ -49,6 +50,7 @@ def read_section(name: str, params: dict, tmp_path) -> None:
         "mask": lambda: MaskSettings.from_section(params["mask"]),
         "flow": lambda: flow_options(params["flow"]), "video": lambda: video_options(params["video"]),
         "compare_art": lambda: compare_art_options(params["compare_art"]),
+        "baselines": lambda: BaselineSettings.from_params(params),
         "study": lambda: study_settings(params["study"]),
     }
     assert set(readers) == set(PARAMS), "a params section without a strict reader"
