@@ -8,8 +8,10 @@
    uninterrupted run with the same seeds into its own store: one row per id, no partial folder, every file of
    ``RUN/items`` byte-identical.
 2. workers: items per minute with 1 and with 2 Ray actors (``--executor ray``), each rendering on one thread
-   (CINEMAGRAPH_THREADS=1), so both configurations do the same work per item; a fresh store each, timed from the
-   first item (the actors' start-up excluded: each loads its models by running one throwaway item).
+   (CINEMAGRAPH_THREADS=1) on a local Ray cluster confined to as many cores as actors (its processes, the
+   actors and their ffmpeg encoders inherit the cores), so both configurations give an item the same work and
+   the same CPU: unconfined, one actor's encoder runs beside it on the idle core; a fresh store each, timed
+   from the first item (the actors' start-up excluded: each loads its models by running one throwaway item).
 3. overhead: the bulk flow (Prefect, shards, store, keys, links, journal) against calling the pipeline
    (tasks.one_prompt.generate) in a loop over the same items (prompts and seeds) with the same parallelism,
    both on 2 threads in this process, after one untimed item has loaded the models; the bulk run's flow (Prefect's
@@ -128,22 +130,28 @@ def phase_kill(work: Path, params_file: Path, args) -> dict:
 
 
 def phase_workers(work: Path, params_file: Path, args) -> dict:
-    """Items/minute with 1 and 2 Ray actors, one render thread each."""
+    """Items/minute with 1 and 2 Ray actors, one render thread and one core each."""
+    import ray
+
     os.environ["CINEMAGRAPH_THREADS"] = "1"
     manifest = write_manifest(work / "workers.csv", prompts(args.items))
-    rates = {}
+    rates, cores = {}, sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("the workers phase needs two cores")
     for workers in (1, 2):
+        ray.shutdown()  # a fresh local cluster on this configuration's cores: its processes inherit them
+        os.sched_setaffinity(0, cores[:workers])
         run = bulk_run(manifest, work / f"workers{workers}", params_file, work / f"store-workers{workers}",
                        workers, "ray")
         run.open()
-        import ray
-
         ray.get([actor.ready.remote() for actor in run._pool.actors])  # started, warmed up: time the items only
         begun = time.perf_counter()
         with ThreadPoolExecutor(workers) as threads:
             list(threads.map(run.run_shard, run.shards()))
         rates[workers] = 60 * args.items / (time.perf_counter() - begun)
         run.finish()
+    ray.shutdown()
+    os.sched_setaffinity(0, cores)
     del os.environ["CINEMAGRAPH_THREADS"]
     return {"items": args.items, "items_per_min_1": round(rates[1], 1), "items_per_min_2": round(rates[2], 1),
             "ratio": round(rates[2] / rates[1], 2)}
