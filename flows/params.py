@@ -121,12 +121,14 @@ SECTIONS: dict[str, Section] = {
     "train_frame": Section(("stages.learned.train_frame:FrameTrainingOptions", *TRAINING), defaults={
         "crop": 48, "flow_model": "data/models/g_flow", "predicted_flow_iterations": 50, "iterations": 250,
         "lr_g": 0.0005, "lr_d": 0.001, "validate_every": 50, "checkpoint_every": 50}, keys={"data": TRAINING_DATA}),
+    "train_ablations": Section(("stages.learned.ablations:AblationOptions",)),
     "animate_learned": Section(("tasks.animate:AnimateOptions",), defaults={"motion": "learned",
                                                                            "renderer": "learned"}),
     "train_segment": Section(("stages.masks.training:SegmentTrainingOptions",)),
     "mask": Section(("stages.masks.selection:MaskOptions", "stages.masks.segmenters:SegmenterOptions")),
     "flow": Section(("stages.motion.sources:FlowOptions",)),
     "video": Section(("stages.motion.render:VideoOptions",)),
+    "compare": Section(("tasks.compare:CompareOptions",)),
 }
 """Every params section, in params.yaml's order: declared once here and in the dataclasses' fields."""
 

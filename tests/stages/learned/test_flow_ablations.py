@@ -117,3 +117,14 @@ def test_train_ablations_writes_a_loadable_checkpoint_per_method(tmp_path):
         predictor = flow_predictor(tmp_path / "models" / name / "g_flow.safetensors", "cpu")
         flow = predictor.predict(picture, mask, caption="a river flowing to the left")
         assert flow.shape == (2, 32, 48) and not flow[:, ~mask].any()
+
+
+def test_the_methods_are_named_from_the_ablations():
+    from stages.learned.ablations import AblationOptions
+    from stages.options import options_from
+
+    assert options_from(AblationOptions, {"methods": ["wo_mask", "ours"]}, "train_ablations").methods == (
+        "wo_mask", "ours")
+    for wrong in (["ours", "wo_twin"], ["ours", "ours"], []):
+        with pytest.raises(InputError, match="train_ablations.methods must list distinct methods"):
+            options_from(AblationOptions, {"methods": wrong}, "train_ablations")
