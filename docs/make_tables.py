@@ -76,7 +76,7 @@ TABLES = {
         "PSNR moving, dB (`psnr_moving`)", "static RMSE (`static_rmse`)", "FVD16 (`fvd16`)", "FVD60 (`fvd60`)"),
         tuple((label, " | ".join((f"{{methods[{name}][epe]:.3f}}", f"{{methods[{name}][psnr]:.2f}}",
                                   f"{{methods[{name}][psnr_moving]:.2f}}", f"{{methods[{name}][static_rmse]:.2f}}",
-                                  f"{{methods[{name}][fvd16]:.4g}}", f"{{methods[{name}][fvd60]:.4g}}")))
+                                  f"{{methods[{name}][fvd16]:.3f}}", f"{{methods[{name}][fvd60]:.3f}}")))
               for label, name in COMPARED) + (
             ("no motion, for reference (`epe_zero`)", "{epe_zero:.3f} | – | – | – | – | –"),
             ("clips (`clips`); FVD: N real and N generated videos, detector (`detector`)",

@@ -103,7 +103,7 @@ def test_a_table_renders_from_a_metrics_file():
     assert frame[2].endswith("| 27.06 / 26.50 dB |") and frame[3].endswith("| 21.20 / 21.09 dB |")
     compare = make_tables.render(make_tables.TABLES["compare"], FIXTURE["compare.json"]).splitlines()
     assert compare[1] == "| --- | --- | --- | --- | --- | --- | --- |"
-    assert compare[3].endswith("(`wo_text`) | 0.500 | 29.00 | 24.00 | 1.50 | 101 | 201 |")
+    assert compare[3].endswith("(`wo_text`) | 0.500 | 29.00 | 24.00 | 1.50 | 101.000 | 201.000 |")
     assert compare[-1].endswith("| 6 | – | – | – | N = 6, random | N = 6, random |")
 
 
