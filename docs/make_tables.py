@@ -25,11 +25,19 @@ BLOCK = re.compile(r"(?P<open><!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(?P
 
 @dataclass(frozen=True)
 class Table:
-    """A two-column table of one metrics file: ``rows`` are (label, value format over the file's keys)."""
+    """A table of one metrics file: ``rows`` are (label, value format over the file's keys); a format holding
+    " | " fills that many more columns (the header names each)."""
 
     source: str
-    header: tuple[str, str]
+    header: tuple[str, ...]
     rows: tuple[tuple[str, str], ...]
+
+
+COMPARED = (("the pipeline's G_flow: picture, mask and caption (`ours`)", "ours"),
+            ("w/o text: no caption-derived input (`wo_text`)", "wo_text"),
+            ("w/o mask: no mask channel (`wo_mask`)", "wo_mask"),
+            ("w/o text and mask: the picture alone (`wo_text_mask`)", "wo_text_mask"))
+"""The methods of the real-domain comparison: (label, name in compare.json)."""
 
 
 TABLES = {
@@ -63,6 +71,16 @@ TABLES = {
             ("the direction phrase on the parts it names, class defaults elsewhere (`direction`)", "direction"),
             ("every part its class's default, the phrase ignored (`class_default`)", "class_default"),
             ("no motion (`zero`)", "zero")))),
+    "compare": Table("compare.json", (
+        "method (held-out clips, 60-frame loops)", "EPE, px/frame (`epe`)", "PSNR, dB (`psnr`)",
+        "PSNR moving, dB (`psnr_moving`)", "static RMSE (`static_rmse`)", "FVD16 (`fvd16`)", "FVD60 (`fvd60`)"),
+        tuple((label, " | ".join((f"{{methods[{name}][epe]:.3f}}", f"{{methods[{name}][psnr]:.2f}}",
+                                  f"{{methods[{name}][psnr_moving]:.2f}}", f"{{methods[{name}][static_rmse]:.2f}}",
+                                  f"{{methods[{name}][fvd16]:.3f}}", f"{{methods[{name}][fvd60]:.3f}}")))
+              for label, name in COMPARED) + (
+            ("no motion, for reference (`epe_zero`)", "{epe_zero:.3f} | – | – | – | – | –"),
+            ("clips (`clips`); FVD: N real and N generated videos, detector (`detector`)",
+             "{clips} | – | – | – | N = {fvd_n}, {detector} | N = {fvd_n}, {detector}"))),
 }
 
 
@@ -82,7 +100,7 @@ def load_metrics(folder: Path, name: str) -> dict:
 
 def render(table: Table, metrics: dict) -> str:
     """The Markdown lines of ``table`` with the values of ``metrics`` (one dict of a metrics file)."""
-    lines = [f"| {table.header[0]} | {table.header[1]} |", "| --- | --- |"]
+    lines = [f"| {' | '.join(table.header)} |", "|" + " --- |" * len(table.header)]
     for label, value in table.rows:
         try:
             cell = value.format(**metrics)

@@ -121,6 +121,7 @@ SECTIONS: dict[str, Section] = {
     "train_frame": Section(("stages.learned.train_frame:FrameTrainingOptions", *TRAINING), defaults={
         "crop": 48, "flow_model": "data/models/g_flow", "predicted_flow_iterations": 50, "iterations": 250,
         "lr_g": 0.0005, "lr_d": 0.001, "validate_every": 50, "checkpoint_every": 50}, keys={"data": TRAINING_DATA}),
+    "train_ablations": Section(("stages.learned.ablations:AblationOptions",)),
     "animate_learned": Section(("tasks.animate:AnimateOptions",), defaults={"motion": "learned",
                                                                            "renderer": "learned"}),
     "train_segment": Section(("stages.masks.training:SegmentTrainingOptions",)),
@@ -130,6 +131,7 @@ SECTIONS: dict[str, Section] = {
     "compare_art": Section(("tasks.compare_art:CompareArtOptions",)),
     "study": Section(("stages.study.mturk:StudySettings",), keys={"base_url": Key(
         "", "where the batch's videos/ will be served (input.csv points there); empty: relative paths")}),
+    "compare": Section(("tasks.compare:CompareOptions",)),
 }
 """Every params section, in params.yaml's order: declared once here and in the dataclasses' fields."""
 

@@ -109,6 +109,10 @@ STAGES = (
           metrics={"metrics_path": "data/metrics/train_flow.json"},
           plots={"losses_path": Plot("data/plots/train_flow_losses.csv", x="step"),
                  "validation_path": Plot("data/plots/train_flow_validation.csv", x="step")}),
+    Stage("train_ablations", "flows.learned:train_ablations_stage", params=("train_flow", "train_ablations"),
+          reads=("data/synth_train",), outs={"out_dir": "data/models/g_flow_ablations"},
+          metrics={"metrics_path": "data/metrics/train_ablations.json"},
+          note="G_flow and its ablations (w/o text, w/o mask, both) for the comparisons, equally long"),
     Stage("train_frame", "flows.learned:train_frame_stage", params=("train_frame",),
           reads=("data/synth_train", "data/models/g_flow"),
           outs={"out_dir": "data/models/g_frame"}, metrics={"metrics_path": "data/metrics/train_frame.json"},
@@ -150,6 +154,13 @@ STAGES = (
           note="some prompts by every method of the artistic-domain comparison, side by side, scored"),
     Stage("study", "flows.study:study_flow", params=("study",), deps={"videos": "data/compare_art"},
           outs={"out_dir": "data/study"}, note="the MTurk batch of the comparison: ours against every other method"),
+    Stage("compare", "flows.compare:compare_flow",
+          params=("rewrite", "models", "twins", "attention", "inversion", "mask", "flow", "video", "compare"),
+          deps={"clips": "data/synth_train", "models": "data/models/g_flow_ablations"},
+          reads=("data/models/segmenter",), outs={"out_dir": "data/compare"},
+          metrics={"metrics_path": "data/metrics/compare.json"},
+          plots={"plots_path": Plot("data/plots/compare.csv", x="method")},
+          note="the real domain: G_flow and its ablations on held-out clips against their exact truth"),
 )
 """Every stage, in the order dvc.yaml lists them."""
 

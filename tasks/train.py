@@ -15,12 +15,14 @@ import shutil
 from pathlib import Path
 
 from stages.errors import InputError
+from stages.learned.ablations import AblationOptions, ablation_section
 from stages.learned.train_flow import FlowTraining
 from stages.learned.train_frame import FrameTraining
 from stages.learned.training import LOSSES, VALIDATION
 from stages.files import file_digest
 from stages.devices import resolve_device
 from tasks.batch import resolved_settings
+from stages.options import options_from
 from tasks.code import code_digest
 from tasks.store import json_digest
 
@@ -64,6 +66,23 @@ def train_flow_network(params: dict, out_dir: str | Path, metrics_path: str | Pa
     metrics = training.run()
     training.export(out_dir, metrics)
     publish(work, metrics, metrics_path, plots)
+    return metrics
+
+
+def train_flow_ablations(params: dict, out_dir: str | Path, metrics_path: str | Path) -> dict:
+    """Train the compared G_flows (``params["train_ablations"]``: methods, iterations; everything else from
+    ``train_flow``) into ``out_dir/<method>`` → each one's held-out metrics, also written to ``metrics_path``."""
+    options = options_from(AblationOptions, params.get("train_ablations"), "train_ablations")
+    metrics = {}
+    for name in options.methods:
+        section = ablation_section(params["train_flow"], name, options.iterations)
+        training = FlowTraining(section["data"], section, work_dir(f"g_flow_{name}", section, section["data"],
+                                                                   params["run"]["store"]))
+        metrics[name] = training.run()
+        training.export(Path(out_dir) / name, metrics[name])
+    Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(metrics_path).write_text(json.dumps({"iterations": options.iterations, **{
+        name: {k: round(float(v), 4) for k, v in values.items()} for name, values in metrics.items()}}, indent=2))
     return metrics
 
 

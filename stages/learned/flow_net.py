@@ -4,6 +4,9 @@ A U-Net of SPADE residual blocks, each normalisation modulated by the conditioni
 mask, and for the directional variant the dense hint). The text variant adds cross-attention to the
 caption's CLIP embedding after the blocks below full resolution. The output is tanh-bounded and means
 flow / FLOW_SCALE (pixels per frame divided by 64).
+
+The paper's ablations are configurations of the same network: ``text_input=False`` reads nothing derived
+from the caption (w/o text), ``mask_input=False`` no mask channel (w/o mask), both off: the picture alone.
 """
 
 from __future__ import annotations
@@ -38,20 +41,41 @@ class FlowNetConfig:
     (spatially constant), so every normalisation sees the caption; 0: cross-attention only."""
     caption_direction: bool = False
     """Text variant: append the caption's direction (the embedding's direction token, ``stages.learned.text``)
-    over the mask as 2 more channels of the conditioning map."""
+    over the mask (over the whole picture without ``mask_input``) as 2 more channels of the conditioning map."""
+    text_input: bool = True
+    """Read what comes from the caption: the text variant's embedding (cross-attention, pooled vector, direction
+    map), the directional variant's hint. False: none of it (the w/o text ablation)."""
+    mask_input: bool = True
+    """Read the mask as a channel of the conditioning map. False: no mask channel (the w/o mask ablation)."""
 
     def __post_init__(self):
         if self.conditioning not in ("text", "hint"):
             raise InputError(f"G_flow conditioning must be text or hint, got {self.conditioning!r}")
+        if self.conditioning == "hint" and self.text_input and not self.mask_input:
+            raise InputError("the directional G_flow's hint is spread over the mask: it cannot go without the mask "
+                             "input (use conditioning: text, or text_input: false as well)")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
 
     @property
+    def reads_text(self) -> bool:
+        """Whether the network reads a caption embedding."""
+        return self.conditioning == "text" and self.text_input
+
+    @property
+    def reads_hint(self) -> bool:
+        """Whether the network reads a dense direction hint."""
+        return self.conditioning == "hint" and self.text_input
+
+    @property
     def condition_channels(self) -> int:
-        """Channels of the conditioning map: RGB + mask + the 2-channel hint, or the pooled caption (+ the
-        caption's 2-channel direction)."""
-        if self.conditioning == "hint":
-            return 6
-        return 4 + self.pooled_text + (2 if self.caption_direction else 0)
+        """Channels of the conditioning map: RGB, the mask (``mask_input``), then the 2-channel hint, or the
+        pooled caption (+ the caption's 2-channel direction) when the network reads them."""
+        channels = 3 + int(self.mask_input)
+        if self.reads_hint:
+            return channels + 2
+        if self.reads_text:
+            return channels + self.pooled_text + (2 if self.caption_direction else 0)
+        return channels
 
     def to_dict(self) -> dict:
         """JSON-able form."""
@@ -68,7 +92,8 @@ class FlowNet(nn.Module):
     """G_flow. ``forward(image, mask, text=None, hint=None)`` → (B, 2, H, W) in [−1, 1] (flow / 64).
 
     image: (B, 3, H, W) in [0, 1]; mask: (B, 1, H, W) in {0, 1}; text: (B, T, D) caption embedding (text
-    variant); hint: (B, 2, H, W) unit-length direction hint (hint variant). Any H, W (padded internally).
+    variant); hint: (B, 2, H, W) unit-length direction hint (hint variant). Any H, W (padded internally). The
+    inputs the config leaves out (``text_input``, ``mask_input``) are ignored, whatever is given.
     """
 
     def __init__(self, config: FlowNetConfig):
@@ -82,7 +107,7 @@ class FlowNet(nn.Module):
         self.up = nn.ModuleList(
             SPADEResBlock(channels[min(i + 1, len(channels) - 1)] + channels[i], channels[i], cond, hidden)
             for i in range(len(channels)))
-        text = config.conditioning == "text"
+        text = config.reads_text
         if text:
             self.register_buffer("text_mean", torch.zeros(TOKENS, config.text_width))
             self.register_buffer("text_scale", torch.ones(TOKENS, config.text_width))
@@ -109,17 +134,20 @@ class FlowNet(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, text: torch.Tensor | None = None,
                 hint: torch.Tensor | None = None) -> torch.Tensor:
-        parts = [image * 2 - 1, mask]
-        if self.config.conditioning == "hint":
+        config = self.config
+        parts = [image * 2 - 1] + ([mask] if config.mask_input else [])
+        if config.reads_hint:
             if hint is None:
                 raise InputError("this G_flow is the directional variant: give a direction hint")
             parts.append(hint)
+        if not config.reads_text:
+            text = None
         elif text is None:
             raise InputError("this G_flow is conditioned on text: give a caption embedding")
         else:
-            if self.config.caption_direction:
-                direction = text[:, DIRECTION_TOKEN, :2].to(image.dtype)
-                parts.append(direction[:, :, None, None] * mask)
+            if config.caption_direction:
+                direction = text[:, DIRECTION_TOKEN, :2, None, None].to(image.dtype)
+                parts.append(direction * mask if config.mask_input else direction.expand(-1, -1, *image.shape[-2:]))
             text = ((text - self.text_mean) / self.text_scale).to(image.dtype)
         if text is not None and self.pool_text is not None:
             pooled = self.pool_text(text)

@@ -54,16 +54,18 @@ class FlowPredictor:
         ±``max_flow`` (None: no clamp), times ``speed``, zero outside ``mask``.
 
         image: uint8 (H, W, 3); mask: bool (H, W); ``caption`` for the text variant, ``angle`` (degrees, the
-        direction convention of ``stages.text.directions``) for the directional one.
+        direction convention of ``stages.text.directions``) for the directional one. A G_flow trained without
+        an input (the ablations: ``FlowNetConfig.text_input``, ``mask_input``) ignores the caption or angle, or
+        the mask — but its flow is still zeroed outside ``mask``, as the pipeline only moves the mask's pixels.
         """
         mask = check_mask(mask)
         mask_tensor = torch.from_numpy(mask[None, None].astype(np.float32)).to(self.device)
         text = hint = None
-        if self.conditioning == "text":
+        if self.config.reads_text:
             if caption is None or not caption.strip():
                 raise InputError("this G_flow is conditioned on text: give a prompt or caption")
             text = encode_captions([caption], self.text, self.device)
-        else:
+        elif self.config.reads_hint:
             if angle is None:
                 raise InputError("this G_flow is the directional variant: give a direction")
             hint_array = dense_flow(mask, region_hints(mask, angle, 1.0), self.hint_smoothness)

@@ -45,6 +45,11 @@ class FlowTrainingOptions(StageDataOptions):
     caption_direction: bool = True
     """Text variant: the direction the caption names also enters every SPADE block, as a 2-channel map over
     the mask (carried by the embedding's direction token, ``stages.learned.text``)."""
+    text_input: bool = True
+    """G_flow reads the caption (the directional variant: the hint); false: nothing derived from it, the
+    w/o text ablation (``FlowNetConfig.text_input``, recorded in the checkpoint)."""
+    mask_input: bool = True
+    """G_flow reads the mask; false: no mask channel, the w/o mask ablation (``FlowNetConfig.mask_input``)."""
     hint_smoothness: float = ruled(0.25, SMOOTHNESS)
     epe_weight: float = ruled(10.0, Range(0))
     gan_weight: float = ruled(1.0, Range(0))
@@ -53,13 +58,13 @@ class FlowTrainingOptions(StageDataOptions):
     SECTION, PRESETS = "train_flow", FLOW_PRESETS
 
     def text_options(self) -> TextEncoderOptions | None:
-        """The caption encoder of the text variant; None for the directional one."""
-        if self.conditioning != "text":
+        """The caption encoder of the text variant; None for the directional one and without text input."""
+        if self.conditioning != "text" or not self.text_input:
             return None
         return TextEncoderOptions(self.text_encoder, self.text_encoder_dir, direction_token=self.caption_direction)
 
     def clip_extras(self) -> dict:
-        return {"hint": self.conditioning == "hint", "hint_smoothness": self.hint_smoothness}
+        return {"hint": self.conditioning == "hint" and self.text_input, "hint_smoothness": self.hint_smoothness}
 
 
 def training_motion(dataset: EulerianClips, threshold: float, limit: int = MEAN_FLOW_CLIPS) -> tuple[np.ndarray, float]:
@@ -91,7 +96,8 @@ class FlowTraining(GanTraining):
         width = text_width(self.text) if self.text else 0
         self.config = FlowNetConfig(**FLOW_PRESETS[self.options.network], conditioning=self.options.conditioning,
                                     text_width=width or FlowNetConfig.text_width,
-                                    caption_direction=bool(self.text and self.text.direction_token))
+                                    caption_direction=bool(self.text and self.text.direction_token),
+                                    text_input=self.options.text_input, mask_input=self.options.mask_input)
         self.setup(self._networks)
         self.mean_flow, self.mean_speed = training_motion(self.train_set, self.options.mask_threshold)
 
@@ -103,9 +109,16 @@ class FlowTraining(GanTraining):
             captions += [mirror_caption(c) for c in captions]
             generator.fit_text_normaliser(encode_captions(captions, self.text))
         small = self.options.network == "small"
-        condition_channels = 4 + (2 if self.options.conditioning == "hint" else 0)  # image, mask (, hint)
+        condition_channels = 3 + int(self.config.mask_input) + 2 * self.config.reads_hint  # G_flow's own inputs
         return generator, MultiScaleDiscriminator(condition_channels + 2, width=32 if small else 64,
                                                   layers=2 if small else 3, scales=2)
+
+    def condition(self, batch: dict) -> torch.Tensor:
+        """What the discriminators are conditioned on: G_flow's own pixel inputs (image in [−1, 1], the mask and
+        the hint where it reads them), (B, C, H, W)."""
+        parts = [batch["image"] * 2 - 1] + [batch[name] for name, read in
+                                             (("mask", self.config.mask_input), ("hint", self.config.reads_hint)) if read]
+        return torch.cat(parts, 1)
 
     @property
     def adversarial(self) -> bool:
@@ -120,7 +133,7 @@ class FlowTraining(GanTraining):
         """One generator (and discriminator) update → losses."""
         trainer, weights = self.trainer, self.options
         target = batch["flow"] / FLOW_SCALE
-        condition = torch.cat([batch["image"] * 2 - 1, batch["mask"]] + ([batch["hint"]] if "hint" in batch else []), 1)
+        condition = self.condition(batch)
         with trainer.autocast():
             predicted = self.predict(batch, self.generator)
         losses = {}

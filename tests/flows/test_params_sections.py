@@ -16,6 +16,7 @@ PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 def read_section(name: str, params: dict, tmp_path) -> None:
     """Read section ``name`` the way its stage does (up to the first use of the settings)."""
     from flows.animate import animate_flow
+    from flows.compare import compare_flow
     from flows.evaluate import evaluation_settings
     from flows.study import study_settings
     from flows.synth import synth_flow
@@ -32,6 +33,7 @@ def read_section(name: str, params: dict, tmp_path) -> None:
     from tasks.masks import train_segment
     from tasks.prefect_task import run_stage
     from tasks.synth import SYNTH
+    from tasks.train import train_flow_ablations
 
     readers = {
         "run": lambda: run_stage(SYNTH, [], {}, tmp_path / "out", params["run"]),
@@ -46,6 +48,9 @@ def read_section(name: str, params: dict, tmp_path) -> None:
         "rewrite": lambda: rewrite_options(params),
         "train_flow": lambda: FlowTraining(tmp_path, params["train_flow"], tmp_path / "work"),
         "train_frame": lambda: FrameTraining(tmp_path, params["train_frame"], tmp_path / "work"),
+        "train_ablations": lambda: train_flow_ablations(params, tmp_path / "models", tmp_path / "m.json"),
+        "compare": lambda: compare_flow.fn(params, str(tmp_path), str(tmp_path), str(tmp_path / "out"),
+                                           str(tmp_path / "m.json"), str(tmp_path / "p.csv")),
         "train_segment": lambda: train_segment(params["train_segment"], tmp_path / "seg", tmp_path / "m.json"),
         "mask": lambda: MaskSettings.from_section(params["mask"]),
         "flow": lambda: flow_options(params["flow"]), "video": lambda: video_options(params["video"]),
