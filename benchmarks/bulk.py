@@ -1,7 +1,7 @@
 """Bulk runs: exactly once under SIGKILL, throughput on 1 and 2 workers, orchestration cost, planning at scale.
 
     python benchmarks/bulk.py                        # everything, the offline default (params.yaml), 200 prompts
-    python benchmarks/bulk.py --items 30 --size 64 --frames 8 --phases kill,workers,overhead,plan  # a quick look
+    python benchmarks/bulk.py --items 30 --size 64 --frames 8 --phases kill,workers,ceiling,overhead,plan  # a quick look
 
 1. kill: a manifest of ``--items`` prompts run by ``cinemagraph bulk`` in a subprocess, SIGKILLed twice at random
    moments (after a random number of finished items), completed by the third start; checked against an
@@ -12,12 +12,15 @@
    actors and their ffmpeg encoders inherit the cores), so both configurations give an item the same work and
    the same CPU: unconfined, one actor's encoder runs beside it on the idle core; a fresh store each, timed
    from the first item (the actors' start-up excluded: each loads its models by running one throwaway item).
-3. overhead: the bulk flow (Prefect, shards, store, keys, links, journal) against calling the pipeline
+3. ceiling: the same items through the pipeline alone (tasks.one_prompt.generate; no Ray, Prefect or store) in
+   one process on one core, then in two processes on a core each (at most 40 items): the ratio two cores of
+   this machine give this work at all, which the workers phase's ratio is to be read against.
+4. overhead: the bulk flow (Prefect, shards, store, keys, links, journal) against calling the pipeline
    (tasks.one_prompt.generate) in a loop over the same items (prompts and seeds) with the same parallelism,
    both on 2 threads in this process, after one untimed item has loaded the models; the bulk run's flow (Prefect's
    flow and task runs, shards, the report) is timed, its start (lock, reconciliation, plan, code digests: what a
    command does while its Prefect server comes up) is printed beside it as start_s.
-4. plan: a 100 000-row manifest read, validated, reconciled and planned without running any item: seconds and
+5. plan: a 100 000-row manifest read, validated, reconciled and planned without running any item: seconds and
    peak memory (tracemalloc).
 """
 
@@ -157,6 +160,53 @@ def phase_workers(work: Path, params_file: Path, args) -> dict:
             "ratio": round(rates[2] / rates[1], 2)}
 
 
+def pipeline_share(params_file: str, specs: list, out: str, core: int, start, results) -> None:
+    """Run tasks.one_prompt.generate over ``specs`` in this process, pinned to ``core`` with one render thread,
+    after an untimed warm-up item and ``start`` (a barrier) → its wall seconds onto ``results``."""
+    import yaml
+
+    os.sched_setaffinity(0, {core})
+    os.environ["CINEMAGRAPH_THREADS"] = "1"
+    from tasks.one_prompt import generate
+
+    params = yaml.safe_load(Path(params_file).read_text())
+    generate(SUBJECTS[0], Path(out) / f"warm-up-{core}", params)
+    start.wait()
+    begun = time.perf_counter()
+    for spec in specs:
+        generate(spec.prompt, Path(out) / spec.id, params, seed=spec.seed)
+    results.put(time.perf_counter() - begun)
+
+
+def pipeline_rate(params_file: Path, specs: list, out: Path, processes: int) -> float:
+    """Items per minute of the pipeline alone (no Ray, Prefect or store) in ``processes`` processes, one core
+    each, the items dealt out evenly."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(processes), context.Queue()
+    workers = [context.Process(target=pipeline_share, args=(str(params_file), specs[core::processes], str(out),
+                                                            core, start, results)) for core in range(processes)]
+    for worker in workers:
+        worker.start()
+    seconds = max(results.get() for _ in workers)
+    for worker in workers:
+        worker.join()
+    return 60 * len(specs) / seconds
+
+
+def phase_ceiling(work: Path, params_file: Path, args) -> dict:
+    """What two cores of this machine give the same per-item work without any orchestration: the pipeline in
+    one process on one core against two processes on a core each (the ratio the workers phase can reach)."""
+    from tasks.bulk.manifest import read_manifest
+
+    specs = read_manifest(write_manifest(work / "ceiling.csv", prompts(min(args.items, 40))))
+    rates = {processes: pipeline_rate(params_file, specs, work / f"ceiling{processes}", processes)
+             for processes in (1, 2)}
+    return {"items": len(specs), "items_per_min_1": round(rates[1], 1), "items_per_min_2": round(rates[2], 1),
+            "ratio": round(rates[2] / rates[1], 2)}
+
+
 def phase_overhead(work: Path, params_file: Path, args) -> dict:
     """The bulk flow against tasks.one_prompt.generate in a loop, both on 2 threads."""
     import yaml
@@ -211,7 +261,8 @@ def phase_plan(work: Path, params_file: Path, args) -> dict:
             "shards": len(cut), "largest_shard": max(map(len, cut))}
 
 
-PHASES = {"kill": phase_kill, "workers": phase_workers, "overhead": phase_overhead, "plan": phase_plan}
+PHASES = {"kill": phase_kill, "workers": phase_workers, "ceiling": phase_ceiling, "overhead": phase_overhead,
+          "plan": phase_plan}
 
 
 def main() -> None:
