@@ -128,10 +128,11 @@ SECTIONS: dict[str, Section] = {
     "mask": Section(("stages.masks.selection:MaskOptions", "stages.masks.segmenters:SegmenterOptions")),
     "flow": Section(("stages.motion.sources:FlowOptions",)),
     "video": Section(("stages.motion.render:VideoOptions",)),
+    "compare": Section(("tasks.compare:CompareOptions",)),
     "compare_art": Section(("tasks.compare_art:CompareArtOptions",)),
+    "baselines": Section(("stages.baselines.common:BaselineOptions",)),
     "study": Section(("stages.study.mturk:StudySettings",), keys={"base_url": Key(
         "", "where the batch's videos/ will be served (input.csv points there); empty: relative paths")}),
-    "compare": Section(("tasks.compare:CompareOptions",)),
 }
 """Every params section, in params.yaml's order: declared once here and in the dataclasses' fields."""
 

@@ -24,12 +24,12 @@ FLOW_ABLATIONS: dict[str, dict[str, bool]] = {
 """Method name → what its G_flow's training section changes in ``train_flow``."""
 
 
-def method_names(value: Any, setting: str) -> tuple[str, ...]:
-    """The rule of a list of methods: distinct names of :data:`FLOW_ABLATIONS`, at least one → a tuple."""
+def method_names(value: Any, setting: str) -> Any:
+    """The rule of a list of methods: distinct names of :data:`FLOW_ABLATIONS`, at least one (returned as given)."""
     chosen = tuple(value) if isinstance(value, (list, tuple)) else ()
     if not chosen or len(set(chosen)) != len(chosen) or not set(chosen) <= set(FLOW_ABLATIONS):
         raise InputError(f"{setting} must list distinct methods among {', '.join(FLOW_ABLATIONS)}, got {value!r}")
-    return chosen
+    return value
 
 
 @dataclass(frozen=True)
