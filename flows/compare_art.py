@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 
+from stages.threads import use_cpu_share
 from tasks.batch import stage_record
 from tasks.compare_art import compare_art
 
@@ -21,6 +22,7 @@ def compare_art_flow(params: dict, twins: str, masks: str, ablations: str, out_d
                      metrics_path: str) -> pd.DataFrame:
     """Every method's loops of the ``compare_art`` prompts into ``out_dir``, the metrics (JSON) to
     ``metrics_path`` → a one-row manifest."""
+    use_cpu_share()  # one torch thread per operation, a prompt per CPU
     metrics = compare_art(params, Path(twins), Path(masks), Path(ablations), Path(out_dir))
     Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))

@@ -30,6 +30,8 @@ from stages.scenes.eulerian import Clip, read_motion
 from stages.values import COUNT, FRAMES, ruled
 from stages.video import read_video, write_npz, write_video
 from tasks.batch import Item, ItemStep
+from tasks.masks import small_segmenter
+from tasks.twins import procedural_profile
 
 TRUTH = "truth"
 """The name of the true videos' features in ``features.npz``."""
@@ -101,4 +103,11 @@ def compare_clip(item: Item, params: dict, out_dir: Path) -> dict:
     return record
 
 
-COMPARE = ItemStep("compare", compare_clip, holds_models=True)
+def offline_models(params: dict) -> bool:
+    """The compare step's ``light`` rule: the procedural world and a small segmenter make the clip's mask, so its
+    items run in the stage's process, as many at once as it has CPUs (each on one torch thread: two CPUs run
+    two clips at once, where one Ray actor would hold one CPU)."""
+    return procedural_profile(params) and small_segmenter(params.get("mask"))
+
+
+COMPARE = ItemStep("compare", compare_clip, holds_models=True, light=offline_models)

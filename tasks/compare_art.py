@@ -35,6 +35,7 @@ from stages.motion.render import video_options, write_cinemagraph
 from stages.motion.sources import flow_options
 from stages.options import options_from
 from stages.values import FRAMES, rule, ruled
+from stages.threads import map_in_order
 from tasks.gallery import GALLERY_STYLE
 from tasks.generate import motion_inputs
 from tasks.truth import method_scores, mean_of
@@ -107,25 +108,27 @@ def g_flow_folder(name: str, ablations: Path, flow_model: str) -> Path:
 
 def flow_method_loops(names: list[str], ids: list[str], twins: Path, masks: Path, ablations: Path, params: dict,
                       out_dir: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Write every flow method's loop of every prompt (the module docstring) → per prompt id, per method, its
-    flow before ``flow.scale`` (float32 (2, H, W), pixels per frame)."""
+    """Write every flow method's loop of every prompt (the module docstring), prompts at once on the CPUs of
+    the thread policy (stages.threads) → per prompt id, per method, its flow before ``flow.scale`` (float32
+    (2, H, W), pixels per frame)."""
     options = flow_options(params.get("flow"))
     video = replace(video_options(params.get("video")), frames=compare_art_options(params.get("compare_art")).frames,
                     formats=("mp4",))
     steps = {name: method_motion(options, g_flow_folder(FLOW_METHODS[name].g_flow, ablations, options.flow_model))
              for name in names}
-    flows: dict[str, dict[str, np.ndarray]] = {}
-    for item_id in ids:
-        inputs = art_inputs(twins / item_id, masks / item_id)
-        flows[item_id] = {}
+
+    def prompt_loops(item_id: str) -> dict[str, np.ndarray]:
+        inputs, flows = art_inputs(twins / item_id, masks / item_id), {}
         for name in names:
             loop = method_loop(FLOW_METHODS[name], steps[name], video, inputs)
             (out_dir / name).mkdir(parents=True, exist_ok=True)
             write_cinemagraph(out_dir / name / f"{item_id}.mp4", loop.frames, loop.flow * np.float32(options.scale),
                               video.fps, {"id": item_id, "method": name, "prompt": inputs.request.prompt,
                                           **loop.record})
-            flows[item_id][name] = loop.flow
-    return flows
+            flows[name] = loop.flow
+        return flows
+
+    return dict(zip(ids, map_in_order(prompt_loops, ((item_id,) for item_id in ids))))
 
 
 def baseline_videos(names: list[str], ids: list[str], twins: Path, params: dict, out_dir: Path) -> dict[str, str]:

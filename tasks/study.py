@@ -29,6 +29,7 @@ from stages.errors import InputError
 from stages.study.mturk import CATCH, CRITERIA, OURS, Analysis, Hit, StudySettings, analyze, corrupt_video, \
     manifest_frame, plan_study
 from stages.study.html import encode_prompt, hit_template, study_page
+from stages.threads import available_cpus, map_in_order
 from stages.video import read_video, video_fps, write_video
 from tasks.video_sets import VideoEntry, find_videos, read_prompts
 
@@ -73,23 +74,26 @@ class VideoWriter:
         self.sources, self.folder, self.work = sources, folder, work
         self.encoded: dict[tuple[str, str], Path] = {}
 
-    def clean(self, method: str, item: str) -> Path:
-        """The re-encoded MP4 of a method's item (made on first use)."""
-        key = (method, item)
-        if key not in self.encoded:
-            entry = self.sources[method][item]
-            self.encoded[key] = write_video(self.work / f"{len(self.encoded)}.mp4", read_video(entry.video),
-                                            fps=video_fps(entry.video))
-        return self.encoded[key]
+    def encode(self, shown: list[tuple[str, str]]) -> None:
+        """Re-encode every distinct (method, item) of ``shown`` once, as many at once as there are CPUs."""
+        todo = sorted(set(shown) - set(self.encoded))
+        start = len(self.encoded)
+
+        def encode_one(index: int, key: tuple[str, str]) -> Path:
+            entry = self.sources[key[0]][key[1]]
+            return write_video(self.work / f"{start + index}.mp4", read_video(entry.video), fps=video_fps(entry.video))
+
+        self.encoded.update(zip(todo, map_in_order(encode_one, enumerate(todo), available_cpus())))
 
     def write(self, side: tuple[str, str], token: str, catch_source: tuple[str, str] | None, seed: int) -> Path:
-        """Write one side of a trial as ``<token>.mp4``: a copy of the clean video, or its corruption."""
+        """Write one side of a trial as ``<token>.mp4``: a copy of its clean video (:meth:`encode` first), or
+        its corruption."""
         target = self.folder / f"{token}.mp4"
         if side[0] == CATCH:
             entry = self.sources[catch_source[0]][catch_source[1]]
             write_video(target, corrupt_video(read_video(entry.video), seed), fps=video_fps(entry.video))
         else:
-            shutil.copyfile(self.clean(*side), target)
+            shutil.copyfile(self.encoded[side], target)
         return target
 
 
@@ -153,12 +157,16 @@ def export_batch(ours: str | Path, baselines: dict[str, str | Path], out_dir: st
         staging = Path(partial) / "batch"  # written here, renamed into place once complete
         (staging / VIDEO_FOLDER).mkdir(parents=True)
         writer = VideoWriter(sources, staging / VIDEO_FOLDER, Path(partial))
+        sides = []
         for hit_index, hit in enumerate(hits):
             for trial in hit.trials:
                 clean = trial.right if trial.left[0] == CATCH else trial.left
                 corruption_seed = settings.seed * 1_000_003 + hit_index * 97 + trial.slot
-                writer.write(trial.left, trial.left_token, clean, corruption_seed)
-                writer.write(trial.right, trial.right_token, clean, corruption_seed)
+                sides += [(trial.left, trial.left_token, clean, corruption_seed),
+                          (trial.right, trial.right_token, clean, corruption_seed)]
+        writer.encode([side[0] for side in sides if side[0][0] != CATCH])
+        for _ in map_in_order(writer.write, sides, available_cpus()):
+            pass
         pd.DataFrame(_rows(hits, url)).to_csv(staging / "input.csv", index=False)
         (staging / "template.html").write_text(hit_template(slots))
         (staging / "study.html").write_text(study_page(slots, _rows(hits, f"{VIDEO_FOLDER}/")))

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import shutil
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
+
+import torch
 
 from stages.errors import InputError
 from stages.learned.ablations import AblationOptions, ablation_section
@@ -23,8 +28,10 @@ from stages.files import file_digest
 from stages.devices import resolve_device
 from tasks.batch import resolved_settings
 from stages.options import options_from
+from stages.threads import available_cpus
 from tasks.code import code_digest
 from tasks.store import json_digest
+
 
 def dataset_fingerprint(root: str | Path) -> str:
     """sha256 of a dataset folder's files: relative paths and contents (sha256 of each file)."""
@@ -69,17 +76,28 @@ def train_flow_network(params: dict, out_dir: str | Path, metrics_path: str | Pa
     return metrics
 
 
+def train_ablation(params: dict, name: str, iterations: int, out_dir: str, threads: int) -> dict:
+    """Train the compared G_flow ``name`` for ``iterations`` on ``threads`` torch threads into ``out_dir/<name>``
+    → its held-out metrics (run in a process of its own by :func:`train_flow_ablations`)."""
+    torch.set_num_threads(threads)
+    section = ablation_section(params["train_flow"], name, iterations)
+    training = FlowTraining(section["data"], section, work_dir(f"g_flow_{name}", section, section["data"],
+                                                               params["run"]["store"]))
+    metrics = training.run()
+    training.export(Path(out_dir) / name, metrics)
+    return metrics
+
+
 def train_flow_ablations(params: dict, out_dir: str | Path, metrics_path: str | Path) -> dict:
     """Train the compared G_flows (``params["train_ablations"]``: methods, iterations; everything else from
-    ``train_flow``) into ``out_dir/<method>`` → each one's held-out metrics, also written to ``metrics_path``."""
+    ``train_flow``) into ``out_dir/<method>``, as many at once as there are CPUs (each in its own process, so
+    each keeps its own seeded random state) → each one's held-out metrics, also written to ``metrics_path``."""
     options = options_from(AblationOptions, params.get("train_ablations"), "train_ablations")
-    metrics = {}
-    for name in options.methods:
-        section = ablation_section(params["train_flow"], name, options.iterations)
-        training = FlowTraining(section["data"], section, work_dir(f"g_flow_{name}", section, section["data"],
-                                                                   params["run"]["store"]))
-        metrics[name] = training.run()
-        training.export(Path(out_dir) / name, metrics[name])
+    workers = min(len(options.methods), available_cpus())
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        trained = pool.map(train_ablation, repeat(params), options.methods, repeat(options.iterations),
+                           repeat(str(out_dir)), repeat(max(1, available_cpus() // workers)))
+        metrics = dict(zip(options.methods, trained))
     Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
     Path(metrics_path).write_text(json.dumps({"iterations": options.iterations, **{
         name: {k: round(float(v), 4) for k, v in values.items()} for name, values in metrics.items()}}, indent=2))
