@@ -149,7 +149,7 @@ def phase_workers(work: Path, params_file: Path, args) -> dict:
         run.open()
         ray.get([actor.ready.remote() for actor in run._pool.actors])  # started, warmed up: time the items only
         begun = time.perf_counter()
-        with ThreadPoolExecutor(workers) as threads:
+        with ThreadPoolExecutor(run.concurrency) as threads:
             list(threads.map(run.run_shard, run.shards()))
         rates[workers] = 60 * args.items / (time.perf_counter() - begun)
         run.finish()

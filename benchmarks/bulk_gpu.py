@@ -53,7 +53,7 @@ def measure(work: Path, manifest: Path, warm_up: Path, params_file: Path, worker
     ray.get([actor.run.remote(spec, run.params, str(work / f"warm{workers}")) for actor, spec in warm])
     gpus = ray.cluster_resources().get("GPU", 0.0)
     begun = time.perf_counter()
-    with ThreadPoolExecutor(workers) as threads:
+    with ThreadPoolExecutor(run.concurrency) as threads:
         list(threads.map(run.run_shard, run.shards()))
     seconds = time.perf_counter() - begun
     summary = run.finish()

@@ -55,7 +55,7 @@ def bulk_shard(run: BulkRun, shard: list[ItemSpec], artifact) -> dict:
 
 @flow(name="bulk", validate_parameters=False, log_prints=False)
 def bulk_flow(run: BulkRun) -> dict:
-    """Every shard of a started :class:`BulkRun` (``run.start()`` done), ``run.workers`` at once → the
+    """Every shard of a started :class:`BulkRun` (``run.start()`` done), ``run.concurrency`` at once → the
     run's summary (tasks.bulk.runner.BulkRun.finish)."""
     run.open()
     try:
@@ -74,10 +74,10 @@ def bulk_flow(run: BulkRun) -> dict:
 
 
 def run_bulk_flow(run: BulkRun) -> dict:
-    """:func:`bulk_flow` on ``run.workers`` threads (each shard waits on its item's worker), sending no
+    """:func:`bulk_flow` on ``run.concurrency`` threads (each shard waits on its item's worker), sending no
     heartbeats (tasks.prefect_env.without_heartbeats: the run's end would wait up to a second for them)."""
     with without_heartbeats():
-        return bulk_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=run.workers))(run)
+        return bulk_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=run.concurrency))(run)
 
 
 def dated_folder(pattern: str, when: datetime) -> Path:

@@ -2,10 +2,12 @@
 cluster or the one at ``run.ray_address``/RAY_ADDRESS.
 
 One actor per worker, spread over the cluster's nodes, each holding one GPU where the cluster has them (more
-workers than GPUs share them) and at most one CPU. An actor holds one item at a time, so a dead actor — its
-process killed, or its whole node lost — costs the item it was running: that item runs again on the next
-free actor (a restarted one, or another node's), and fails after :data:`ATTEMPTS` deaths. Steps the dead
-actor finished are in the store (on a path every node sees) and are found, not computed again.
+workers than GPUs share them) and at most one CPU. An actor holds :data:`ITEMS_PER_ACTOR` items: one running
+and the next waiting in its queue, so it starts that one the moment it finishes, while the driver commits
+the finished one. A dead actor — its process killed, or its whole node lost — costs the items it held: each
+runs again on the next free actor (a restarted one, or another node's), and fails after :data:`ATTEMPTS`
+deaths. Steps the dead actor finished are in the store (on a path every node sees) and are found, not
+computed again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from tasks.ray_executor import connect, use_assigned_cpus
 
 ATTEMPTS = 3
 """Actors an item may run on: an item whose actor dies runs again on another, and fails after this many."""
+ITEMS_PER_ACTOR = 2
+"""Items an actor holds at once: one running, one queued behind it (the driver's commit of an item and the
+next item's dispatch overlap the actor's work instead of idling it)."""
 WAIT_S = 1.0
 """How often a waiting item checks that some actor is still alive or restarting, seconds."""
 
@@ -55,9 +60,10 @@ class BulkActor:
 
 
 class RayWorkers:
-    """A pool of ``count`` :class:`BulkActor`, each running whole items; an actor that dies is restarted (up to
-    :data:`ATTEMPTS` times) and rejoins the pool once it is up again, while its item runs on the next free
-    actor. ``warm_up``: the item each actor runs into a throwaway store before any other (None: none)."""
+    """A pool of ``count`` :class:`BulkActor`, each running whole items, :data:`ITEMS_PER_ACTOR` at a time in
+    its queue (:attr:`slots` items in all); an actor that dies is restarted (up to :data:`ATTEMPTS` times) and
+    rejoins the pool once it is up again, while its items run on the next free actor. ``warm_up``: the item each
+    actor runs into a throwaway store before any other (None: none)."""
 
     def __init__(self, params: dict, store_root: str, count: int, run: dict, warm_up: ItemSpec | None = None):
         connect(run.get("num_cpus"), run.get("ray_address"), int(run.get("object_store_mb", 512)))
@@ -67,11 +73,15 @@ class RayWorkers:
                                   max_restarts=ATTEMPTS, scheduling_strategy="SPREAD")
         self.actors = [actor.remote(os.getcwd(), params, warm_up) for _ in range(count)]
         self.free: queue.Queue = queue.Queue()
+        """One entry per free slot: an actor is in it once for each item it may still take."""
         for handle in self.actors:
             handle.ready.remote()  # the warm-up, first in the actor's queue
-            self.free.put(handle)
-        self.alive = count
-        """Actors not dead for good (running, free or restarting)."""
+            for _ in range(ITEMS_PER_ACTOR):
+                self.free.put(handle)
+        self.slots = count * ITEMS_PER_ACTOR
+        """Items the pool holds at once (the driver runs as many shards at once)."""
+        self.alive = self.slots
+        """Slots of actors not dead for good (running, free or restarting)."""
         self._alive_lock = threading.Lock()
         self.params, self.store_root = params, store_root
 
@@ -97,7 +107,8 @@ class RayWorkers:
         return {"id": spec.id, "status": "failed", "stage": "worker", "error": died, "attempts": attempt}
 
     def _next_free(self) -> ray.actor.ActorHandle | None:
-        """The next free actor; None once every actor is dead for good (a restarting one is waited for)."""
+        """The actor of the next free slot; None once every actor is dead for good (a restarting one is waited
+        for)."""
         while True:
             try:
                 return self.free.get(timeout=WAIT_S)
@@ -107,8 +118,9 @@ class RayWorkers:
                         return None
 
     def _rejoin(self, handle: ray.actor.ActorHandle) -> None:
-        """Put a dead actor back into the pool once Ray has restarted it; count it out when it is dead for good
-        (restarts used up, or the pool closed). An actor waiting for room on the cluster waits here."""
+        """Give a dead actor's slot (one per item it held) back to the pool once Ray has restarted it; count it
+        out when the actor is dead for good (restarts used up, or the pool closed). An actor waiting for room on
+        the cluster waits here."""
         try:
             ray.get(handle.ready.remote())
         except RayActorError:

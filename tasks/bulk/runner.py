@@ -1,10 +1,10 @@
 """A bulk run's driver side, free of Prefect: start (lock, reconcile, plan, free space), shards, finish.
 
 :class:`BulkRun` is driven by flows/bulk.py (one Prefect task per shard) and works the same from a plain
-loop. Shards run at once in the driver's threads, ``workers`` of them; each runs its items one after another
-on its worker: in this process (``executor: local``) or on a model-holding Ray actor of a pool of
-``workers`` (``executor: ray``, tasks.bulk.actor) — an actor runs the item's five steps and keeps their models
-loaded.
+loop. Shards run at once in the driver's threads, one per item the workers hold (:attr:`BulkRun.concurrency`);
+each runs its items one after another on its worker: in this process (``executor: local``) or on a
+model-holding Ray actor of a pool of ``workers`` (``executor: ray``, tasks.bulk.actor) — an actor runs the
+item's five steps and keeps their models loaded, with the next item queued behind the one it runs.
 """
 
 from __future__ import annotations
@@ -104,9 +104,19 @@ class BulkRun:
         with open(self.run_dir / STARTS, "a") as handle:
             handle.write(json.dumps(start) + "\n")
 
+    @property
+    def concurrency(self) -> int:
+        """Shards at once: one per item the workers hold at a time (a Ray actor holds
+        tasks.bulk.actor.ITEMS_PER_ACTOR, an in-process worker one)."""
+        if self.executor != "ray":
+            return self.workers
+        from tasks.bulk.actor import ITEMS_PER_ACTOR
+
+        return self.workers * ITEMS_PER_ACTOR
+
     def shards(self) -> list[list[ItemSpec]]:
-        """The items to do, cut into shards (tasks.bulk.plan.shards)."""
-        return shards(self.plan.todo, self.workers, self.shard_size)
+        """The items to do, cut into shards (tasks.bulk.plan.shards) for :attr:`concurrency` at once."""
+        return shards(self.plan.todo, self.concurrency, self.shard_size)
 
     def open(self) -> None:
         """Start the workers and the progress bar (done / failed / remaining, items per minute, ETA)."""
@@ -214,12 +224,12 @@ class BulkRun:
                 "total_failed": int((table.status == "failed").sum()) if len(table) else 0}
 
     def run_all(self) -> dict:
-        """Every shard in ``workers`` threads of this process, no Prefect (the flow does the same with one
-        task per shard) → :meth:`finish`'s summary."""
+        """Every shard in :attr:`concurrency` threads of this process, no Prefect (the flow does the same with
+        one task per shard) → :meth:`finish`'s summary."""
         from concurrent.futures import ThreadPoolExecutor
 
         self.open()
-        threads = ThreadPoolExecutor(self.workers)
+        threads = ThreadPoolExecutor(self.concurrency)
         try:
             list(threads.map(self.run_shard, self.shards()))
         except KeyboardInterrupt:  # Ctrl-C: the items running finish and are committed, no other starts

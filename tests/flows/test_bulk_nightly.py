@@ -25,6 +25,7 @@ import yaml
 from flows.cli import main
 from flows.bulk import dated_folder
 from stages.images import save_png
+from tasks.bulk.actor import ITEMS_PER_ACTOR
 from tasks.prefect_server import PrefectServer
 from tests.learned_helpers import flow_checkpoint
 from tests.paths import ROOT
@@ -176,7 +177,8 @@ def test_the_nightly_run_on_a_cluster_survives_a_lost_node_and_runs_once_at_a_ti
     rows = [json.loads(line) for line in journal.read_text().splitlines()]
     assert sorted(row["id"] for row in rows) == sorted(f"item{number}" for number in range(ITEMS))  # once each
     assert all(row["status"] == "ok" for row in rows)
-    assert sum(row["attempts"] == 2 for row in rows) == 1  # the lost node's item, run again on the other node
+    # the items the lost node's actor held (the one it ran, and the one queued behind it), run again elsewhere
+    assert 1 <= sum(row["attempts"] == 2 for row in rows) <= ITEMS_PER_ACTOR
     results = pd.read_parquet(folder / "results.parquet")
     assert results.id.is_unique and len(results) == ITEMS and set(results.status) == {"ok"}
     assert all((folder / "items" / name / "cinemagraph.mp4").stat().st_size for name in results.id)
