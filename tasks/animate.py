@@ -15,7 +15,7 @@ from stages.images import load_mask, load_rgb
 from stages.evaluation.video_metrics import psnr
 from stages.video import read_video, write_npz
 from tasks.batch import Item, ItemStep
-from stages.learned.loading import flow_predictor, frame_model
+from stages.learned.loading import flow_predictor, frame_model, small_weights
 from stages.values import DEVICE, FEATHER, FPS, FRAMES, MAX_FLOW, SMOOTHNESS, SPEED, ruled
 from tasks.checkpoints import checkpoint_inputs
 
@@ -115,4 +115,11 @@ def animate_item(item: Item, params: dict, out_dir: Path) -> dict:
 
 ANIMATE = ItemStep("animate", animate_item)
 # The same step with the learned networks (their weights join the inputs).
-ANIMATE_LEARNED = ItemStep("animate_learned", animate_item, holds_models=True)
+def small_learned_networks(params: dict) -> bool:
+    """The animate_learned step's ``light`` rule: the networks it reads are small (a few MB each:
+    stages.learned.loading.small_weights)."""
+    inputs = learned_inputs(params)
+    return small_weights(*(inputs[name] for name in ("flow_model", "frame_model") if name in inputs))
+
+
+ANIMATE_LEARNED = ItemStep("animate_learned", animate_item, holds_models=True, light=small_learned_networks)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.images import load_mask, load_rgb, save_png
+from stages.learned.loading import checkpoint_files, small_weights
 from stages.motion.flowfield import flow_to_rgb
 from stages.motion.render import VIDEO_STEM, VideoOptions, render_loop, video_options, write_cinemagraph
 from stages.motion.sources import MotionRequest, flow_options, motion_source
@@ -94,15 +95,18 @@ def frame_model_inputs(section: dict) -> dict[str, Path]:
     return checkpoint_inputs("frame_model", video_options(section).frame_model)
 
 
-def without_g_flow(section: dict | None) -> bool:
-    """The flow step's ``light`` rule: light unless its source is G_flow."""
-    return flow_options(section).source != "g_flow"
+def small_g_flow(section: dict | None) -> bool:
+    """The flow step's ``light`` rule: light unless its source is a G_flow of more than a few MB
+    (stages.learned.loading.small_weights)."""
+    options = flow_options(section)
+    return options.source != "g_flow" or small_weights(checkpoint_files("flow_model", options.flow_model)[0])
 
 
-def without_g_frame(section: dict | None) -> bool:
-    """The video step's ``light`` rule: light unless the section names a G_frame."""
-    return (section or {}).get("frame_model") is None
+def small_g_frame(section: dict | None) -> bool:
+    """The video step's ``light`` rule: light unless the section names a G_frame of more than a few MB."""
+    folder = (section or {}).get("frame_model")
+    return folder is None or small_weights(checkpoint_files("frame_model", folder)[0])
 
 
-FLOW = ItemStep("flow", flow_item, holds_models=True, light=without_g_flow)  # G_flow by default
-VIDEO = ItemStep("video", video_item, holds_models=True, light=without_g_frame)  # G_frame, when configured
+FLOW = ItemStep("flow", flow_item, holds_models=True, light=small_g_flow)  # G_flow by default
+VIDEO = ItemStep("video", video_item, holds_models=True, light=small_g_frame)  # G_frame, when configured

@@ -18,6 +18,17 @@ def checkpoint_files(name: str, folder: str | Path) -> tuple[Path, Path]:
     return Path(folder) / f"{stem}.safetensors", Path(folder) / f"{stem}.json"
 
 
+SMALL_WEIGHTS_BYTES = 16 * 2**20
+"""Weights up to this size make a small network (the offline G_flow and G_frame weigh a few MB)."""
+
+
+def small_weights(*files: str | Path) -> bool:
+    """Whether every weights file is at most :data:`SMALL_WEIGHTS_BYTES`: a step holding only such networks is
+    light (tasks.batch.ItemStep). A missing file is not small: the step then fails where its models live,
+    saying what to train."""
+    return all(Path(path).is_file() and Path(path).stat().st_size <= SMALL_WEIGHTS_BYTES for path in files)
+
+
 @loaded_once(maxsize=2)
 def _flow_predictor(folder: str, digest: str, device: str):
     from stages.learned.inference import FlowPredictor
