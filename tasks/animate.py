@@ -113,8 +113,6 @@ def animate_item(item: Item, params: dict, out_dir: Path) -> dict:
     return {**{k: v for k, v in meta.items() if k != "hints"}, **scores}
 
 
-ANIMATE = ItemStep("animate", animate_item)
-# The same step with the learned networks (their weights join the inputs).
 def small_learned_networks(params: dict) -> bool:
     """The animate_learned step's ``light`` rule: the networks it reads are small (a few MB each:
     stages.learned.loading.small_weights)."""
@@ -122,4 +120,6 @@ def small_learned_networks(params: dict) -> bool:
     return small_weights(*(inputs[name] for name in ("flow_model", "frame_model") if name in inputs))
 
 
+ANIMATE = ItemStep("animate", animate_item)
+# The same step with the learned networks (their weights join the inputs).
 ANIMATE_LEARNED = ItemStep("animate_learned", animate_item, holds_models=True, light=small_learned_networks)
