@@ -98,18 +98,21 @@ class VideoWriter:
 
 
 def readable_videos(found: dict[str, dict[str, VideoEntry]]) -> tuple[dict[str, dict[str, VideoEntry]], list[dict]]:
-    """The videos whose first frame decodes, per method and item, and a record of each one that does not."""
-    readable: dict[str, dict[str, VideoEntry]] = {}
-    excluded = []
-    for method, entries in found.items():
-        readable[method] = {}
-        for item, entry in entries.items():
-            try:
-                read_video(entry.video, max_frames=1)
-            except InputError as error:
-                excluded.append({"method": method, "item": item, "video": str(entry.video), "error": str(error)})
-            else:
-                readable[method][item] = entry
+    """The videos whose first frame decodes, per method and item, and a record of each one that does not
+    (as many decoded at once as there are CPUs)."""
+    def first_frame_error(method: str, item: str) -> str | None:
+        try:
+            read_video(found[method][item].video, max_frames=1)
+        except InputError as error:
+            return str(error)
+        return None
+
+    keys = [(method, item) for method, entries in found.items() for item in entries]
+    errors = dict(zip(keys, map_in_order(first_frame_error, keys, available_cpus())))
+    readable = {method: {item: entry for item, entry in entries.items() if errors[method, item] is None}
+                for method, entries in found.items()}
+    excluded = [{"method": method, "item": item, "video": str(found[method][item].video), "error": error}
+                for (method, item), error in errors.items() if error is not None]
     return readable, excluded
 
 

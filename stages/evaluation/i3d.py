@@ -51,11 +51,19 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def same_padding(x: torch.Tensor, kernel: list[int], stride: list[int]) -> list[int]:
+    """The zero padding (before, after) of (B, C, T, H, W)'s time, height and width, flat as ``[t0, t1, h0, h1,
+    w0, w1]``, that lets a conv/pool with ``kernel``/``stride`` keep ceil(size / stride)."""
+    padding: list[int] = []
+    for axis in range(3):
+        before, after = _same_padding(x.shape[2 + axis], kernel[axis], stride[axis])
+        padding += [before, after]
+    return padding
+
+
 def pad_same(x: torch.Tensor, kernel: list[int], stride: list[int]) -> torch.Tensor:
     """Zero-pad (B, C, T, H, W) so a conv/pool with ``kernel``/``stride`` keeps ceil(size / stride)."""
-    t0, t1 = _same_padding(x.shape[2], kernel[0], stride[0])
-    h0, h1 = _same_padding(x.shape[3], kernel[1], stride[1])
-    w0, w1 = _same_padding(x.shape[4], kernel[2], stride[2])
+    t0, t1, h0, h1, w0, w1 = same_padding(x, kernel, stride)
     return F.pad(x, [w0, w1, h0, h1, t0, t1])
 
 
@@ -71,11 +79,32 @@ class Unit3D(nn.Module):
         self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv3d(pad_same(x, self.kernel, self.stride))))
+        padding = same_padding(x, self.kernel, self.stride)
+        if padding[0] == padding[1] and padding[2] == padding[3] and padding[4] == padding[5]:
+            # symmetric: the convolution pads by itself, without a padded copy of x
+            x = F.conv3d(x, self.conv3d.weight, self.conv3d.bias, self.stride, padding[::2])
+        else:
+            x = self.conv3d(pad_same(x, self.kernel, self.stride))
+        return F.relu(self.bn(x))
+
+
+def max_pool_1d(x: torch.Tensor, dim: int, kernel: int, stride: int) -> torch.Tensor:
+    """Max over windows of ``kernel`` steps every ``stride`` steps along ``dim`` (no padding): the elementwise
+    maximum of ``kernel`` strided views of ``x``."""
+    count = (x.shape[dim] - kernel) // stride + 1
+    span = (count - 1) * stride + 1
+    result = x.narrow(dim, 0, span).unfold(dim, 1, stride).squeeze(-1)
+    for start in range(1, kernel):
+        result = torch.maximum(result, x.narrow(dim, start, span).unfold(dim, 1, stride).squeeze(-1))
+    return result
 
 
 class MaxPoolSame(nn.Module):
-    """SAME-padded 3-D max pooling (zero padding is exact: its inputs come out of a ReLU)."""
+    """SAME-padded 3-D max pooling (zero padding is exact: its inputs come out of a ReLU).
+
+    Computed one axis after the other (time, height, width): a maximum over a box is the maximum of the maxima
+    along each axis, so the result equals ``F.max_pool3d`` exactly, several times faster on a CPU.
+    """
 
     def __init__(self, kernel: tuple[int, int, int], stride: tuple[int, int, int]):
         super().__init__()
@@ -83,7 +112,10 @@ class MaxPoolSame(nn.Module):
         self.stride = list(stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool3d(pad_same(x, self.kernel, self.stride), self.kernel, self.stride)
+        x = pad_same(x, self.kernel, self.stride)
+        for axis in range(3):
+            x = max_pool_1d(x, 2 + axis, self.kernel[axis], self.stride[axis])
+        return x
 
 
 class InceptionBlock(nn.Module):

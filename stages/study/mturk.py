@@ -193,16 +193,16 @@ def manifest_frame(hits: list[Hit], settings: StudySettings) -> pd.DataFrame:
 
 
 def corrupt_video(frames: np.ndarray, seed: int) -> np.ndarray:
-    """An obviously broken copy of uint8 (N, H, W, 3): 8× pixelated, heavy noise, frames in random order."""
+    """An obviously broken copy of uint8 (N, H, W, 3): 8× pixelated with heavy noise on every block, frames in
+    random order. The noise is drawn per block, not per pixel, so the video stays cheap to encode."""
     rng = np.random.default_rng(seed)
     height, width = frames.shape[1:3]
     small = (max(1, width // 8), max(1, height // 8))
     broken = []
     for index in rng.permutation(len(frames)):
-        blocky = cv2.resize(cv2.resize(frames[index], small, interpolation=cv2.INTER_AREA), (width, height),
-                            interpolation=cv2.INTER_NEAREST)
-        noisy = blocky.astype(np.float32) + rng.normal(0.0, 45.0, blocky.shape)
-        broken.append(np.clip(noisy, 0, 255).astype(np.uint8))
+        blocks = cv2.resize(frames[index], small, interpolation=cv2.INTER_AREA).astype(np.float32)
+        noisy = np.clip(blocks + rng.normal(0.0, 45.0, blocks.shape), 0, 255).astype(np.uint8)
+        broken.append(cv2.resize(noisy, (width, height), interpolation=cv2.INTER_NEAREST))
     return np.stack(broken)
 
 
