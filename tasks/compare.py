@@ -45,7 +45,8 @@ class CompareOptions:
     """the split of the clips folder compared (G_flow never trained on it)."""
     clips: int = ruled(4, COUNT)
     """how many of the split's clips (the first, by id): sized to the budget of ``make repro`` (each costs five
-    I3D passes, about 45 s on one CPU core; offline, a clip runs on each core at once)."""
+    I3D passes, about 15 s on one CPU core once the models are loaded; offline, a clip runs on each core at
+    once)."""
     frames: int = ruled(60, FRAMES)
     """frames per loop (the paper's real-domain length; FVD60 needs 60)."""
     methods: tuple[str, ...] = ruled(tuple(FLOW_ABLATIONS), method_names)
