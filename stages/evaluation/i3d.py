@@ -51,19 +51,11 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def same_padding(x: torch.Tensor, kernel: list[int], stride: list[int]) -> list[int]:
-    """The zero padding (before, after) of (B, C, T, H, W)'s time, height and width, flat as ``[t0, t1, h0, h1,
-    w0, w1]``, that lets a conv/pool with ``kernel``/``stride`` keep ceil(size / stride)."""
-    padding: list[int] = []
-    for axis in range(3):
-        before, after = _same_padding(x.shape[2 + axis], kernel[axis], stride[axis])
-        padding += [before, after]
-    return padding
-
-
 def pad_same(x: torch.Tensor, kernel: list[int], stride: list[int]) -> torch.Tensor:
     """Zero-pad (B, C, T, H, W) so a conv/pool with ``kernel``/``stride`` keeps ceil(size / stride)."""
-    t0, t1, h0, h1, w0, w1 = same_padding(x, kernel, stride)
+    t0, t1 = _same_padding(x.shape[2], kernel[0], stride[0])
+    h0, h1 = _same_padding(x.shape[3], kernel[1], stride[1])
+    w0, w1 = _same_padding(x.shape[4], kernel[2], stride[2])
     return F.pad(x, [w0, w1, h0, h1, t0, t1])
 
 
@@ -79,13 +71,7 @@ class Unit3D(nn.Module):
         self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        padding = same_padding(x, self.kernel, self.stride)
-        if padding[0] == padding[1] and padding[2] == padding[3] and padding[4] == padding[5]:
-            # symmetric: the convolution pads by itself, without a padded copy of x
-            x = F.conv3d(x, self.conv3d.weight, self.conv3d.bias, self.stride, padding[::2])
-        else:
-            x = self.conv3d(pad_same(x, self.kernel, self.stride))
-        return F.relu(self.bn(x))
+        return F.relu(self.bn(self.conv3d(pad_same(x, self.kernel, self.stride))))
 
 
 def max_pool_1d(x: torch.Tensor, dim: int, kernel: int, stride: int) -> torch.Tensor:
