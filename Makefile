@@ -50,3 +50,4 @@ bench: setup
 	$(BIN)/python benchmarks/twins.py
 	$(BIN)/python benchmarks/learned.py
 	$(BIN)/python benchmarks/masks.py
+	$(BIN)/python benchmarks/fvd.py
