@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from stages.errors import InputError
 from stages.evaluation.fvd import (PROTOCOLS, FVDScore, Protocol, frechet_distance, fvd_from_features, gaussian_statistics,
                         preprocess, select_frames, video_features)
-from stages.evaluation.i3d import InceptionI3d, load_detector, random_detector
+from stages.evaluation.i3d import InceptionI3d, MaxPoolSame, load_detector, pad_same, random_detector
 
 
 def scipy_frechet(real: np.ndarray, fake: np.ndarray) -> float:
@@ -20,6 +20,15 @@ def scipy_frechet(real: np.ndarray, fake: np.ndarray) -> float:
     cov_a, cov_b = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
     root = scipy.linalg.sqrtm(cov_a @ cov_b).real
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * root))
+
+
+@pytest.mark.parametrize("kernel, stride", [((1, 3, 3), (1, 2, 2)), ((3, 3, 3), (1, 1, 1)), ((3, 3, 3), (2, 2, 2)),
+                                            ((2, 2, 2), (2, 2, 2))])
+def test_max_pool_one_axis_at_a_time_equals_torchs(kernel, stride):
+    """I3D's four pools (odd and even sizes, so SAME padding is uneven too) against torch's 3-D max pool."""
+    x = torch.relu(torch.randn(2, 5, 9, 14, 11, generator=torch.Generator().manual_seed(0)))
+    expected = torch.nn.functional.max_pool3d(pad_same(x, list(kernel), list(stride)), kernel, stride)
+    assert torch.equal(MaxPoolSame(kernel, stride)(x), expected)
 
 
 def test_frechet_distance_is_zero_for_identical_sets():
