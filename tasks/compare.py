@@ -43,10 +43,10 @@ class CompareOptions:
 
     split: str = "validation"
     """the split of the clips folder compared (G_flow never trained on it)."""
-    clips: int = ruled(4, COUNT)
+    clips: int = ruled(2, COUNT)
     """how many of the split's clips (the first, by id): sized to the budget of ``make repro`` (each costs five
-    I3D passes, about 15 s on one CPU core once the models are loaded; offline, a clip runs on each core at
-    once)."""
+    I3D passes, about 25 s on one CPU core once the models are loaded; offline, a clip runs on each core at
+    once, so two clips take one round on two cores)."""
     frames: int = ruled(60, FRAMES)
     """frames per loop (the paper's real-domain length; FVD60 needs 60)."""
     methods: tuple[str, ...] = ruled(tuple(FLOW_ABLATIONS), method_names)

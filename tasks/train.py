@@ -76,10 +76,11 @@ def train_flow_network(params: dict, out_dir: str | Path, metrics_path: str | Pa
     return metrics
 
 
-def train_ablation(params: dict, name: str, iterations: int, out_dir: str, threads: int) -> dict:
-    """Train the compared G_flow ``name`` for ``iterations`` on ``threads`` torch threads into ``out_dir/<name>``
-    → its held-out metrics (run in a process of its own by :func:`train_flow_ablations`)."""
-    torch.set_num_threads(threads)
+def train_ablation(params: dict, name: str, iterations: int, out_dir: str) -> dict:
+    """Train the compared G_flow ``name`` for ``iterations`` into ``out_dir/<name>`` → its held-out metrics (run
+    in a process of its own by :func:`train_flow_ablations`, on one torch thread whatever the machine: the
+    weights' bytes do not depend on its cores, see stages.cpu_paths)."""
+    torch.set_num_threads(1)
     section = ablation_section(params["train_flow"], name, iterations)
     training = FlowTraining(section["data"], section, work_dir(f"g_flow_{name}", section, section["data"],
                                                                params["run"]["store"]))
@@ -96,7 +97,7 @@ def train_flow_ablations(params: dict, out_dir: str | Path, metrics_path: str | 
     workers = min(len(options.methods), available_cpus())
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         trained = pool.map(train_ablation, repeat(params), options.methods, repeat(options.iterations),
-                           repeat(str(out_dir)), repeat(max(1, available_cpus() // workers)))
+                           repeat(str(out_dir)))
         metrics = dict(zip(options.methods, trained))
     Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
     Path(metrics_path).write_text(json.dumps({"iterations": options.iterations, **{
