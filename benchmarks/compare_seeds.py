@@ -28,6 +28,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from stages.cpu_paths import pin_cpu_paths  # noqa: E402
+
+pin_cpu_paths()  # the kernels and threads of `cinemagraph pipeline`, before torch loads
+
 OUT = Path(".cache/compare_seeds")
 
 
